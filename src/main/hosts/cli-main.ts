@@ -1,0 +1,6 @@
+import { runCli } from './cli.js';
+
+/** Process entry of `drc`: run the command line and exit with its code. */
+export async function main(): Promise<void> {
+  process.exitCode = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin });
+}

@@ -1,0 +1,328 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { RepositoryInfo, RepositoryProgress, SyncReport, VerifyReport } from '../../shared/contract/repository.js';
+import { DrcError, exitCodeFor, type ErrorData } from '../../shared/errors.js';
+import { defaultScrypt, type ScryptParameters } from '../repo/keys.js';
+import { Keychain } from '../secrets/keychain.js';
+import { readSecretInput, type SecretInputStream } from '../secrets/prompt.js';
+import { redact, redactDeep } from '../secrets/redact.js';
+import { createContext, type ServiceContext } from '../services/context.js';
+import { addRepositoryPassphrase, describeRepositories, initRepositories, removeRepositoryPassphrase, sync, verify } from '../services/repository.js';
+
+/**
+ * `drc`: the command line. Exit codes: 0 fine, 1 a problem was found or the operation
+ * failed, 2 usage or configuration error. With --json, stdout carries exactly one JSON
+ * document; progress and prompts go to stderr.
+ */
+export interface CliIo {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stdin: SecretInputStream;
+  readonly keychain?: Keychain;
+}
+
+interface CommandResult {
+  readonly json: unknown;
+  readonly text: string;
+  /** 1 when the command ran but found a problem (verify found corrupt objects). */
+  readonly exitCode: 0 | 1;
+}
+
+interface Invocation {
+  readonly args: string[];
+  readonly values: Record<string, string | boolean | undefined>;
+  readonly io: CliIo;
+  readonly progress: (progress: RepositoryProgress) => void;
+}
+
+const globalOptions = {
+  config: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsConfig['options'];
+
+interface Command {
+  readonly usage: string;
+  readonly summary: string;
+  readonly options: ParseArgsConfig['options'];
+  readonly positionals: number;
+  readonly run: (invocation: Invocation) => Promise<CommandResult>;
+}
+
+const repoOption = { repo: { type: 'string' } } as const;
+const kdfCostOption = { 'kdf-cost': { type: 'string' } } as const;
+
+const commands: Record<string, Command> = {
+  'repo init': {
+    usage: 'drc repo init [--repo NAME] [--kdf-cost 17]',
+    summary: 'create the repository on every configured target (or the one named)',
+    options: { ...repoOption, ...kdfCostOption },
+    positionals: 0,
+    run: async ({ values }) => {
+      const context = await contextFor(values);
+      const result = await initRepositories(context, { ...optional('repository', values.repo), scrypt: kdfCost(values['kdf-cost']) });
+      const lines = [
+        ...result.created.map((name) => `created repository '${name}'`),
+        ...result.alreadyInitialized.map((name) => `repository '${name}' already exists (kept as is)`),
+        ...result.unreachable.map((entry) => `NOT created on '${entry.target.name}': ${entry.error.message}`),
+        `repository id ${result.repositoryId}`,
+      ];
+      const failed = result.unreachable.length > 0;
+      return {
+        json: { repositoryId: result.repositoryId, created: result.created, alreadyInitialized: result.alreadyInitialized, unreachable: result.unreachable.map((entry) => ({ repository: entry.target.name, error: entry.error })) },
+        text: lines.join('\n'),
+        exitCode: failed ? 1 : 0,
+      };
+    },
+  },
+  'repo info': {
+    usage: 'drc repo info [--repo NAME]',
+    summary: 'format, ids, key slots, object counts and bytes of each repository',
+    options: repoOption,
+    positionals: 0,
+    run: async ({ values }) => {
+      const infos = await describeRepositories(await contextFor(values), optional('repository', values.repo));
+      return { json: { repositories: infos }, text: infos.map(formatInfo).join('\n\n'), exitCode: infos.some((info) => info.error) ? 1 : 0 };
+    },
+  },
+  'repo passphrase add': {
+    usage: 'drc repo passphrase add [--label TEXT] [--kdf-cost 17]   (new passphrase read from the terminal or stdin)',
+    summary: 'add a key slot for another passphrase',
+    options: { label: { type: 'string' }, ...kdfCostOption },
+    positionals: 0,
+    run: async ({ values, io }) => {
+      const context = await contextFor(values);
+      const newPassphrase = await readSecretInput({ prompt: 'New passphrase: ', stdin: io.stdin, stderr: io.stderr, confirm: true });
+      const label = typeof values.label === 'string' ? values.label : `added ${new Date().toISOString()}`;
+      const result = await addRepositoryPassphrase(context, { newPassphrase, label, scrypt: kdfCost(values['kdf-cost']) });
+      return {
+        json: result,
+        text: [`added key slot ${result.slotId} ('${label}') to ${result.updated.join(', ')}`, ...result.failed.map((entry) => `NOT updated: '${entry.repository}': ${entry.message}`)].join('\n'),
+        exitCode: result.failed.length > 0 ? 1 : 0,
+      };
+    },
+  },
+  'repo passphrase remove': {
+    usage: 'drc repo passphrase remove --slot ID',
+    summary: 'remove a key slot (never the last one)',
+    options: { slot: { type: 'string' } },
+    positionals: 0,
+    run: async ({ values }) => {
+      const slotId = required(values.slot, '--slot', 'drc repo passphrase remove --slot ID (ids are listed by `drc repo info`)');
+      const result = await removeRepositoryPassphrase(await contextFor(values), { slotId });
+      return {
+        json: result,
+        text: [`removed key slot ${slotId} from ${result.updated.join(', ')}`, ...result.failed.map((entry) => `NOT updated: '${entry.repository}': ${entry.message}`)].join('\n'),
+        exitCode: result.failed.length > 0 ? 1 : 0,
+      };
+    },
+  },
+  verify: {
+    usage: 'drc verify [--repo NAME] [--repair]',
+    summary: 'read and authenticate every object; report missing and corrupt objects; --repair copies good ones from another repository',
+    options: { ...repoOption, repair: { type: 'boolean', default: false } },
+    positionals: 0,
+    run: async ({ values, progress }) => {
+      const report = await verify(await contextFor(values), { ...optional('repository', values.repo), repair: values.repair === true, onProgress: progress });
+      return { json: report, text: formatVerify(report), exitCode: report.ok ? 0 : 1 };
+    },
+  },
+  sync: {
+    usage: 'drc sync --from NAME --to NAME',
+    summary: 'copy into one repository what it lacks from another (fill a USB stick from the NAS)',
+    options: { from: { type: 'string' }, to: { type: 'string' } },
+    positionals: 0,
+    run: async ({ values, progress }) => {
+      const from = required(values.from, '--from', 'drc sync --from NAS --to USB');
+      const to = required(values.to, '--to', 'drc sync --from NAS --to USB');
+      const report = await sync(await contextFor(values), { from, to, onProgress: progress });
+      return { json: report, text: formatSync(report), exitCode: report.skippedCorrupt.length > 0 ? 1 : 0 };
+    },
+  },
+  'secret set': {
+    usage: 'drc secret set ACCOUNT   (secret read from the terminal or stdin)',
+    summary: 'store a secret in the OS keychain, for `keychain:ACCOUNT` references',
+    options: {},
+    positionals: 1,
+    run: async ({ args, io }) => {
+      const account = args[0] ?? '';
+      const secret = await readSecretInput({ prompt: `Secret for '${account}': `, stdin: io.stdin, stderr: io.stderr, confirm: true });
+      await (io.keychain ?? new Keychain()).set(account, secret);
+      return { json: { account, stored: true }, text: `stored secret '${account}' in the OS keychain (refer to it as keychain:${account})`, exitCode: 0 };
+    },
+  },
+  'secret delete': {
+    usage: 'drc secret delete ACCOUNT',
+    summary: 'remove a secret from the OS keychain',
+    options: {},
+    positionals: 1,
+    run: async ({ args, io }) => {
+      const account = args[0] ?? '';
+      const removed = await (io.keychain ?? new Keychain()).delete(account);
+      return { json: { account, removed }, text: removed ? `removed secret '${account}'` : `no secret '${account}' was stored`, exitCode: removed ? 0 : 1 };
+    },
+  },
+};
+
+function optional<K extends string>(key: K, value: string | boolean | undefined): { [P in K]?: string } {
+  return (typeof value === 'string' ? { [key]: value } : {}) as { [P in K]?: string };
+}
+
+function required(value: string | boolean | undefined, flag: string, example: string): string {
+  if (typeof value === 'string' && value !== '') return value;
+  throw new DrcError('USAGE', `unable to run the command: ${flag} is required`, { hints: [example] });
+}
+
+function kdfCost(value: string | boolean | undefined): ScryptParameters {
+  if (value === undefined) return defaultScrypt;
+  const cost = Number(value);
+  if (!Number.isInteger(cost) || cost < 10 || cost > 22) {
+    throw new DrcError('USAGE', `unable to use --kdf-cost '${String(value)}': it must be an integer from 10 to 22`, {
+      hints: ['the scrypt cost is 2^N; the default 17 takes about 0.3 s and 128 MiB; lower values are faster to unlock and weaker against guessing'],
+    });
+  }
+  return { ...defaultScrypt, N: 2 ** cost };
+}
+
+function contextFor(values: Invocation['values']): Promise<ServiceContext> {
+  return createContext(typeof values.config === 'string' ? { configPath: values.config } : {});
+}
+
+function formatInfo(info: RepositoryInfo): string {
+  const lines = [`${info.repository}  (${info.type}, ${info.media}${info.offsite ? ', offsite' : ''})  ${info.location}`];
+  if (info.error) {
+    lines.push(`  error ${info.error.code}: ${info.error.message}`, ...info.error.hints.map((hint) => `  hint: ${hint}`));
+  } else if (!info.initialized) {
+    lines.push('  not initialized (run `drc repo init`)');
+  } else {
+    lines.push(`  format ${String(info.formatVersion)}, repository id ${info.repositoryId ?? ''}, created ${info.createdAt ?? ''}`);
+    lines.push(`  key slots: ${info.keySlots.map((slot) => `${slot.id} '${slot.label}'`).join(', ')}`);
+    for (const [kind, figures] of Object.entries(info.objects)) lines.push(`  ${kind.padEnd(8)} ${String(figures.count).padStart(8)} objects ${formatBytes(figures.bytes).padStart(10)}`);
+  }
+  return lines.join('\n');
+}
+
+function formatVerify(report: VerifyReport): string {
+  const lines: string[] = [];
+  for (const result of report.repositories) {
+    if (result.error) {
+      lines.push(`${result.repository}: NOT VERIFIED — ${result.error.code}: ${result.error.message}`, ...result.error.hints.map((hint) => `  hint: ${hint}`));
+      continue;
+    }
+    const status = result.problems.length === 0 ? 'ok' : `${String(result.problems.length)} problem(s)`;
+    lines.push(`${result.repository}: ${status} — ${String(result.objectsChecked)} objects, ${formatBytes(result.bytesChecked)} authenticated`);
+    for (const problem of result.problems) {
+      const repair = problem.repaired ? ` — repaired from '${problem.repairedFrom ?? ''}'` : '';
+      lines.push(`  ${problem.problem.toUpperCase()} ${problem.object}: ${problem.detail}${repair}`);
+    }
+  }
+  if (!report.ok && !report.repaired) lines.push('hint: run `drc verify --repair` to rewrite bad or missing objects from a good copy in another repository');
+  return lines.join('\n');
+}
+
+function formatSync(report: SyncReport): string {
+  return [
+    `copied ${String(report.objectsCopied)} object(s), ${formatBytes(report.bytesCopied)}, from '${report.from}' to '${report.to}'; ${String(report.objectsAlreadyPresent)} already there`,
+    ...report.skippedCorrupt.map((name) => `  SKIPPED ${name}: corrupt or incomplete at the source (run \`drc verify --repair\`)`),
+  ].join('\n');
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${unit === 0 ? String(value) : value.toFixed(1)} ${units[unit] ?? 'B'}`;
+}
+
+function helpText(): string {
+  const width = Math.max(...Object.values(commands).map((command) => command.usage.length));
+  return [
+    'drc — DR Console command line',
+    '',
+    ...Object.values(commands).map((command) => `  ${command.usage.padEnd(width)}  ${command.summary}`),
+    '',
+    'Every command takes --config FILE (default: the OS app-data directory) and --json.',
+    'Exit codes: 0 fine, 1 a problem was found or the operation failed, 2 usage or configuration error.',
+  ].join('\n');
+}
+
+/** The command is the leading words (`repo passphrase add`); options and arguments follow it. */
+function findCommand(argv: readonly string[]): { command: Command; rest: string[] } | undefined {
+  const firstOption = argv.findIndex((word) => word.startsWith('-'));
+  const leading = firstOption === -1 ? argv : argv.slice(0, firstOption);
+  for (let length = Math.min(3, leading.length); length > 0; length--) {
+    const command = commands[leading.slice(0, length).join(' ')];
+    if (command) return { command, rest: argv.slice(length) };
+  }
+  return undefined;
+}
+
+/** Runs one command line; returns the exit code. Never throws. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const wantsJson = argv.includes('--json');
+  try {
+    if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+      io.stdout.write(`${helpText()}\n`);
+      return argv.length === 0 ? 2 : 0;
+    }
+    const found = findCommand(argv);
+    if (!found) {
+      throw new DrcError('USAGE', `unable to run 'drc ${argv.join(' ')}': unknown command`, { hints: ['run `drc --help` for the list of commands'] });
+    }
+    const parsed = parseCommandLine(found.rest, found.command);
+    if (parsed.values.help === true) {
+      io.stdout.write(`${found.command.usage}\n  ${found.command.summary}\n`);
+      return 0;
+    }
+    const progress = progressPrinter(io, parsed.values.json === true);
+    const result = await found.command.run({ args: parsed.positionals, values: parsed.values, io, progress });
+    progress.finish();
+    io.stdout.write(parsed.values.json === true ? `${JSON.stringify(redactDeep(result.json), null, 2)}\n` : `${redact(result.text)}\n`);
+    return result.exitCode;
+  } catch (error) {
+    const data = errorData(error);
+    if (wantsJson) io.stdout.write(`${JSON.stringify({ error: { code: data.code, message: data.message, hints: data.hints } }, null, 2)}\n`);
+    else io.stderr.write(`error ${data.code}: ${data.message}\n${data.hints.map((hint) => `hint: ${hint}\n`).join('')}`);
+    return exitCodeFor(error);
+  }
+}
+
+function parseCommandLine(rest: string[], command: Command): { values: Invocation['values']; positionals: string[] } {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: { ...globalOptions, ...command.options }, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new DrcError('USAGE', `unable to parse the command line: ${(error as Error).message}`, { hints: [`usage: ${command.usage}`] });
+  }
+  if (parsed.positionals.length !== command.positionals) {
+    throw new DrcError('USAGE', `unable to run the command: expected ${String(command.positionals)} argument(s), got ${String(parsed.positionals.length)}`, { hints: [`usage: ${command.usage}`] });
+  }
+  return { values: parsed.values, positionals: parsed.positionals };
+}
+
+function errorData(error: unknown): ErrorData {
+  if (error instanceof DrcError) return redactDeep(error.toData());
+  return { code: 'INTERNAL', message: redact(error instanceof Error ? error.message : String(error)), hints: ['this is a bug in DR Console; please report it with the command you ran'], retryable: false };
+}
+
+/** Live progress on a terminal's stderr, at most a few times a second; silent otherwise. */
+function progressPrinter(io: CliIo, json: boolean): ((progress: RepositoryProgress) => void) & { finish(): void } {
+  const live = io.stderr.isTTY === true && !json;
+  let last = 0;
+  let shown = false;
+  const print = (progress: RepositoryProgress): void => {
+    const now = Date.now();
+    if (!live || now - last < 250) return;
+    last = now;
+    shown = true;
+    io.stderr.write(`\r${progress.operation} ${progress.repository}: ${String(progress.done)}/${String(progress.total)} objects, ${formatBytes(progress.bytes)}   `);
+  };
+  return Object.assign(print, {
+    finish: () => {
+      if (shown) io.stderr.write('\n');
+    },
+  });
+}

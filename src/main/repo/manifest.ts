@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import { DrcError } from '../../shared/errors.js';
+
+/**
+ * A backup's manifest: the commit point of a backup. It is written last, after every
+ * chunk it names is stored, so a manifest that exists always describes a complete copy.
+ * `backup` holds what the backup engine records (type, LSNs, timeline, who, why…);
+ * `files` maps every file of the data directory to its chunks in order.
+ */
+export const manifestFileSchema = z.object({
+  path: z.string(),
+  size: z.number().int().nonnegative(),
+  mode: z.number().int(),
+  mtime: z.string(),
+  chunks: z.array(z.object({ id: z.string().regex(/^[0-9a-f]{64}$/), length: z.number().int().nonnegative() })),
+});
+export type ManifestFile = z.infer<typeof manifestFileSchema>;
+
+export const manifestSchema = z.object({
+  format: z.literal(1),
+  backupId: z.string().regex(/^[0-9A-Za-z_-]+$/),
+  createdAt: z.string(),
+  backup: z.record(z.string(), z.unknown()),
+  files: z.array(manifestFileSchema),
+});
+export type Manifest = z.infer<typeof manifestSchema>;
+
+export function manifestObjectName(backupId: string): string {
+  return `backups/${backupId}.manifest`;
+}
+
+export function backupIdOf(name: string): string | undefined {
+  return /^backups\/([0-9A-Za-z_-]+)\.manifest$/.exec(name)?.[1];
+}
+
+export function encodeManifest(manifest: Manifest): Buffer {
+  return Buffer.from(JSON.stringify(manifestSchema.parse(manifest)));
+}
+
+export function decodeManifest(plaintext: Buffer, repository: string, name: string): Manifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(plaintext.toString('utf8'));
+  } catch {
+    throw invalidManifest(repository, name, 'not JSON');
+  }
+  const parsed = manifestSchema.safeParse(json);
+  if (!parsed.success) throw invalidManifest(repository, name, parsed.error.issues[0]?.message ?? 'unexpected shape');
+  return parsed.data;
+}
+
+/** Every chunk id a manifest references, once each. */
+export function referencedChunks(manifest: Manifest): Set<string> {
+  const ids = new Set<string>();
+  for (const file of manifest.files) for (const chunk of file.chunks) ids.add(chunk.id);
+  return ids;
+}
+
+function invalidManifest(repository: string, name: string, why: string): DrcError {
+  return new DrcError('OBJECT_CORRUPT', `unable to read manifest '${name}' in repository '${repository}': ${why}`, {
+    hints: ['the manifest authenticated but does not describe a backup this build understands; run `drc verify --repair`'],
+  });
+}

@@ -1,0 +1,165 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
+import { DrcError } from '../../shared/errors.js';
+import { objectNotFound, type ByteRange, type ObjectInfo, type StorageCapabilities, type StorageTarget } from './target.js';
+
+/** Suffix of in-flight writes: never listed, never read, swept by the next writer. */
+const partialSuffix = '.partial';
+
+export interface LocalTargetOptions {
+  readonly name: string;
+  readonly path: string;
+  readonly offsite?: boolean;
+  readonly media?: 'fixed' | 'removable';
+}
+
+/**
+ * A directory on a local or network-mounted disk. Writes go to a temporary name, are
+ * fsynced, renamed into place and the directory is fsynced, so a crash or power cut at
+ * any point leaves either the old object or the new one, never a half-written file.
+ */
+export class LocalTarget implements StorageTarget {
+  readonly name: string;
+  readonly capabilities: StorageCapabilities;
+  protected readonly root: string;
+
+  constructor(options: LocalTargetOptions) {
+    this.name = options.name;
+    this.root = options.path;
+    this.capabilities = { media: options.media ?? 'fixed', offsite: options.offsite ?? false, atomicPut: true, needsFsync: true };
+  }
+
+  describe(): string {
+    return this.root;
+  }
+
+  async put(name: string, body: Buffer): Promise<void> {
+    const path = this.pathOf(name);
+    const directory = dirname(path);
+    const temporary = `${path}.${randomBytes(6).toString('hex')}${partialSuffix}`;
+    await this.io('write', name, async () => {
+      await mkdir(directory, { recursive: true });
+      const handle = await open(temporary, 'w', 0o600);
+      try {
+        await handle.writeFile(body);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      try {
+        await rename(temporary, path);
+      } catch (error) {
+        await rm(temporary, { force: true });
+        throw error;
+      }
+      await syncDirectory(directory);
+    });
+  }
+
+  async get(name: string, range?: ByteRange): Promise<Buffer> {
+    return this.io('read', name, async () => {
+      const handle = await open(this.pathOf(name), 'r');
+      try {
+        if (range === undefined) return await handle.readFile();
+        const buffer = Buffer.allocUnsafe(range.length);
+        const { bytesRead } = await handle.read(buffer, 0, range.length, range.offset);
+        return buffer.subarray(0, bytesRead);
+      } finally {
+        await handle.close();
+      }
+    });
+  }
+
+  async head(name: string): Promise<ObjectInfo | undefined> {
+    try {
+      const info = await stat(this.pathOf(name));
+      return info.isFile() ? { name, size: info.size } : undefined;
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw this.ioError('inspect', name, error);
+    }
+  }
+
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    // Start the walk at the deepest directory the prefix names, then filter by the rest.
+    const slash = prefix.lastIndexOf('/');
+    const start = slash >= 0 ? prefix.slice(0, slash) : '';
+    const found: ObjectInfo[] = [];
+    const walk = async (directory: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(directory, { withFileTypes: true });
+      } catch (error) {
+        if (isMissing(error)) return;
+        throw this.ioError('list', prefix, error);
+      }
+      for (const entry of entries) {
+        const full = join(directory, entry.name);
+        if (entry.isDirectory()) {
+          await walk(full);
+        } else if (entry.isFile() && !entry.name.endsWith(partialSuffix)) {
+          const name = relative(this.root, full).split(sep).join('/');
+          if (name.startsWith(prefix)) found.push({ name, size: (await stat(full)).size });
+        }
+      }
+    };
+    await walk(join(this.root, start));
+    return found;
+  }
+
+  async delete(names: readonly string[]): Promise<void> {
+    for (const name of names) {
+      await this.io('delete', name, () => rm(this.pathOf(name), { force: true }));
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  protected pathOf(name: string): string {
+    if (name.startsWith('/') || name.split('/').some((part) => part === '..' || part === '')) {
+      throw new DrcError('INTERNAL', `unable to use object name '${name}': not a relative object path`);
+    }
+    return join(this.root, ...name.split('/'));
+  }
+
+  private async io<T>(action: string, name: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof DrcError) throw error;
+      if (action === 'read' && isMissing(error)) throw objectNotFound(this.name, name);
+      throw this.ioError(action, name, error);
+    }
+  }
+
+  private ioError(action: string, name: string, error: unknown): DrcError {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+      return new DrcError('STORAGE_PERMISSION', `unable to ${action} '${name}' in repository '${this.name}' at '${this.root}': ${code}`, {
+        hints: ['check that the directory is writable by this user and the medium is not mounted read-only'],
+        cause: error,
+      });
+    }
+    return new DrcError('STORAGE_IO', `unable to ${action} '${name}' in repository '${this.name}' at '${this.root}': ${(error as Error).message}`, {
+      hints: code === 'ENOSPC' ? ['the disk is full: free space or expire old backups'] : ['check the disk and its mount'],
+      cause: error,
+    });
+  }
+}
+
+export function isMissing(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** Makes a rename durable: without it a power cut can lose the new directory entry. */
+async function syncDirectory(directory: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const handle = await open(directory, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

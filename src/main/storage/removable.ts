@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { DrcError } from '../../shared/errors.js';
+import { LocalTarget, isMissing } from './local.js';
+import type { ByteRange, ObjectInfo } from './target.js';
+
+/** Written on the medium itself so rotation can be tracked: which stick holds which backups. */
+export interface MediaLabel {
+  id: string;
+  name: string;
+  firstUsed: string;
+}
+
+export const mediaLabelObject = 'drc-media.json';
+
+/**
+ * A USB stick or removable drive. It behaves as a local directory (atomic, fsynced
+ * writes) but a missing mount is "medium not present", not an empty repository, and the
+ * medium carries a label. Read-back after write is added by the registry's
+ * verify-after-write wrapper, as for every removable target.
+ */
+export class RemovableTarget extends LocalTarget {
+  constructor(options: { name: string; path: string; offsite?: boolean }) {
+    super({ ...options, media: 'removable' });
+  }
+
+  override async put(name: string, body: Buffer): Promise<void> {
+    await this.requireMedium();
+    return super.put(name, body);
+  }
+
+  override async get(name: string, range?: ByteRange): Promise<Buffer> {
+    await this.requireMedium();
+    return super.get(name, range);
+  }
+
+  override async head(name: string): Promise<ObjectInfo | undefined> {
+    await this.requireMedium();
+    return super.head(name);
+  }
+
+  override async list(prefix: string): Promise<ObjectInfo[]> {
+    await this.requireMedium();
+    return super.list(prefix);
+  }
+
+  override async delete(names: readonly string[]): Promise<void> {
+    await this.requireMedium();
+    return super.delete(names);
+  }
+
+  async readMediaLabel(): Promise<MediaLabel | undefined> {
+    try {
+      return JSON.parse(await readFile(this.pathOf(mediaLabelObject), 'utf8')) as MediaLabel;
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Labels the medium the first time a repository is created on it; keeps an existing label. */
+  async ensureMediaLabel(now: Date = new Date()): Promise<MediaLabel> {
+    const existing = await this.readMediaLabel();
+    if (existing) return existing;
+    const label: MediaLabel = { id: randomUUID(), name: this.name, firstUsed: now.toISOString() };
+    await super.put(mediaLabelObject, Buffer.from(`${JSON.stringify(label, null, 2)}\n`));
+    return label;
+  }
+
+  /**
+   * The directory that holds the repository directory must exist: that is the mount
+   * point (or a folder on it). If it is missing the drive is not plugged in or mounted,
+   * and creating it would silently write the backup to the workstation's own disk.
+   */
+  private async requireMedium(): Promise<void> {
+    const mountPoint = dirname(this.root);
+    try {
+      if ((await stat(mountPoint)).isDirectory()) return;
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+    }
+    throw new DrcError('MEDIA_NOT_PRESENT', `unable to reach removable repository '${this.name}' at '${this.root}': '${mountPoint}' does not exist`, {
+      hints: [`plug in and mount the drive so that '${mountPoint}' exists, then run the command again`],
+    });
+  }
+}
+
+/** Mount points of removable block devices on Linux (`/sys/block/<dev>/removable` = 1). */
+export async function removableMountPoints(): Promise<string[]> {
+  if (process.platform !== 'linux') return [];
+  let mounts: string;
+  try {
+    mounts = await readFile('/proc/mounts', 'utf8');
+  } catch {
+    return [];
+  }
+  const points: string[] = [];
+  for (const line of mounts.split('\n')) {
+    const [device, mountPoint] = line.split(' ');
+    const match = /^\/dev\/([a-z]+)\d*$/.exec(device ?? '');
+    if (!match?.[1] || !mountPoint) continue;
+    try {
+      if ((await readFile(`/sys/block/${match[1]}/removable`, 'utf8')).trim() === '1') points.push(mountPoint.replace(/\\040/g, ' '));
+    } catch {
+      continue;
+    }
+  }
+  return points;
+}

@@ -1,0 +1,88 @@
+/**
+ * One registry of named errors. Every failure that reaches a DBA — in the CLI, the
+ * dashboard or an event record — carries one of these codes, a message that reads
+ * "unable to <verb> <object> '<name>'", and hints that say what to do next.
+ *
+ * `kind` decides the CLI exit code: usage and config errors exit 2, everything else 1.
+ */
+export type ErrorKind = 'usage' | 'config' | 'operation';
+
+interface ErrorSpec {
+  readonly kind: ErrorKind;
+  readonly retryable: boolean;
+}
+
+const spec = (kind: ErrorKind, retryable = false): ErrorSpec => ({ kind, retryable });
+
+export const errorRegistry = {
+  USAGE: spec('usage'),
+  CONFIG_NOT_FOUND: spec('config'),
+  CONFIG_INVALID: spec('config'),
+  REPOSITORY_UNKNOWN: spec('config'),
+  SECRET_UNRESOLVED: spec('config'),
+  KEYCHAIN_UNAVAILABLE: spec('config'),
+
+  REPO_NOT_INITIALIZED: spec('operation'),
+  REPO_ALREADY_INITIALIZED: spec('operation'),
+  REPO_FORMAT_TOO_NEW: spec('operation'),
+  REPO_HEADER_INVALID: spec('operation'),
+  REPO_MISMATCH: spec('operation'),
+  PASSPHRASE_WRONG: spec('operation'),
+  PASSPHRASE_LAST_SLOT: spec('operation'),
+  KEY_SLOT_NOT_FOUND: spec('operation'),
+  OBJECT_CORRUPT: spec('operation'),
+  OBJECT_MISSING: spec('operation'),
+  LOCK_HELD: spec('operation'),
+  VERIFY_FOUND_PROBLEMS: spec('operation'),
+  SYNC_INCOMPLETE: spec('operation'),
+
+  STORAGE_NOT_FOUND: spec('operation'),
+  STORAGE_UNAVAILABLE: spec('operation', true),
+  STORAGE_PERMISSION: spec('operation'),
+  STORAGE_VERIFY_FAILED: spec('operation', true),
+  STORAGE_IO: spec('operation'),
+  MEDIA_NOT_PRESENT: spec('operation'),
+
+  INTERNAL: spec('operation'),
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errorRegistry;
+
+/** The shape an error has when it crosses a process boundary or is printed as JSON. */
+export interface ErrorData {
+  code: ErrorCode;
+  message: string;
+  hints: string[];
+  retryable: boolean;
+}
+
+export class DrcError extends Error {
+  readonly code: ErrorCode;
+  readonly hints: string[];
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, options: { hints?: string[]; retryable?: boolean; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'DrcError';
+    this.code = code;
+    this.hints = options.hints ?? [];
+    this.retryable = options.retryable ?? errorRegistry[code].retryable;
+  }
+
+  get kind(): ErrorKind {
+    return errorRegistry[this.code].kind;
+  }
+
+  toData(): ErrorData {
+    return { code: this.code, message: this.message, hints: [...this.hints], retryable: this.retryable };
+  }
+}
+
+export function isDrcError(error: unknown, code?: ErrorCode): error is DrcError {
+  return error instanceof DrcError && (code === undefined || error.code === code);
+}
+
+/** Exit code for the CLI: 2 for usage and configuration errors, 1 for everything else. */
+export function exitCodeFor(error: unknown): 1 | 2 {
+  return error instanceof DrcError && error.kind !== 'operation' ? 2 : 1;
+}

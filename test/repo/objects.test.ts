@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { isDrcError } from '../../src/shared/errors.js';
+import { deriveKeys, newMasterKey } from '../../src/main/repo/keys.js';
+import { decodeManifest, encodeManifest, manifestObjectName, type Manifest } from '../../src/main/repo/manifest.js';
+import { chunkId, chunkObjectName, openObject, sealChunk, sealNamedObject } from '../../src/main/repo/objects.js';
+import type { Compression } from '../../src/main/repo/envelope.js';
+
+const keys = deriveKeys(newMasterKey());
+const compressions: Compression[] = ['zstd', 'lz4', 'none'];
+
+/** Page-like data: runs of repeated bytes mixed with noise, so compression has work to do. */
+const pageLike = fc.array(fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 1, max: 4096 }), fc.boolean()), { maxLength: 24 }).map((runs) =>
+  Buffer.concat(runs.map(([byte, length, noisy]) => (noisy ? randomBytes(length) : Buffer.alloc(length, byte)))),
+);
+
+describe('chunk round trip', () => {
+  it('returns exactly the plaintext for every compression setting', async () => {
+    await fc.assert(
+      fc.asyncProperty(pageLike, fc.constantFrom(...compressions), async (plaintext, compression) => {
+        const id = chunkId(keys, plaintext);
+        const sealed = await sealChunk(keys, id, plaintext, compression);
+        const back = await openObject(keys, 'test', chunkObjectName(id), sealed);
+        expect(back.equals(plaintext)).toBe(true);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('refuses any single flipped bit as corrupt, never returning data', async () => {
+    await fc.assert(
+      fc.asyncProperty(pageLike, fc.constantFrom(...compressions), fc.nat(), fc.integer({ min: 0, max: 7 }), async (plaintext, compression, position, bit) => {
+        const id = chunkId(keys, plaintext);
+        const sealed = await sealChunk(keys, id, plaintext, compression);
+        const damaged = Buffer.from(sealed);
+        const index = position % damaged.length;
+        damaged[index] = (damaged[index] ?? 0) ^ (1 << bit);
+        const error = await openObject(keys, 'usb', chunkObjectName(id), damaged).catch((e: unknown) => e);
+        expect(isDrcError(error, 'OBJECT_CORRUPT')).toBe(true);
+        expect((error as Error).message).toContain(chunkObjectName(id));
+        expect((error as Error).message).toContain("'usb'");
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('refuses a valid chunk stored under another id', async () => {
+    const a = randomBytes(5000);
+    const b = randomBytes(5000);
+    const sealedA = await sealChunk(keys, chunkId(keys, a), a, 'zstd');
+    const error = await openObject(keys, 'nas', chunkObjectName(chunkId(keys, b)), sealedA).catch((e: unknown) => e);
+    expect(isDrcError(error, 'OBJECT_CORRUPT')).toBe(true);
+  });
+
+  it('refuses a chunk sealed with another repository set key', async () => {
+    const other = deriveKeys(newMasterKey());
+    const plaintext = randomBytes(1000);
+    const id = chunkId(keys, plaintext);
+    const sealed = await sealChunk(other, id, plaintext, 'lz4');
+    await expect(openObject(keys, 'nas', chunkObjectName(id), sealed)).rejects.toMatchObject({ code: 'OBJECT_CORRUPT' });
+  });
+
+  it('stores incompressible data uncompressed rather than larger', async () => {
+    const plaintext = randomBytes(64 * 1024);
+    const sealed = await sealChunk(keys, chunkId(keys, plaintext), plaintext, 'zstd');
+    expect(sealed.length).toBe(plaintext.length + 36);
+  });
+});
+
+const manifestArbitrary: fc.Arbitrary<Manifest> = fc.record({
+  format: fc.constant(1 as const),
+  backupId: fc.stringMatching(/^[0-9A-Za-z_-]{1,40}$/),
+  createdAt: fc.date({ noInvalidDate: true }).map((date) => date.toISOString()),
+  backup: fc.dictionary(fc.string({ maxLength: 10 }), fc.oneof(fc.string(), fc.integer(), fc.boolean())),
+  files: fc.array(
+    fc.record({
+      path: fc.string({ minLength: 1, maxLength: 60 }),
+      size: fc.nat(),
+      mode: fc.integer({ min: 0, max: 0o777 }),
+      mtime: fc.date({ noInvalidDate: true }).map((date) => date.toISOString()),
+      chunks: fc.array(fc.record({ id: fc.uint8Array({ minLength: 32, maxLength: 32 }).map((bytes) => Buffer.from(bytes).toString('hex')), length: fc.nat() }), { maxLength: 5 }),
+    }),
+    { maxLength: 20 },
+  ),
+});
+
+describe('manifest round trip', () => {
+  it('decodes to the manifest that was encoded, through the envelope', async () => {
+    await fc.assert(
+      fc.asyncProperty(manifestArbitrary, fc.constantFrom(...compressions), async (manifest, compression) => {
+        const name = manifestObjectName(manifest.backupId);
+        const sealed = await sealNamedObject(keys, name, encodeManifest(manifest), compression);
+        const back = decodeManifest(await openObject(keys, 'test', name, sealed), 'test', name);
+        expect(back).toEqual(manifest);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('refuses a manifest renamed to another backup id', async () => {
+    const manifest: Manifest = { format: 1, backupId: 'a', createdAt: new Date().toISOString(), backup: {}, files: [] };
+    const sealed = await sealNamedObject(keys, manifestObjectName('a'), encodeManifest(manifest), 'zstd');
+    await expect(openObject(keys, 'test', manifestObjectName('b'), sealed)).rejects.toMatchObject({ code: 'OBJECT_CORRUPT' });
+  });
+});
