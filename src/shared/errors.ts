@@ -43,6 +43,23 @@ export const errorRegistry = {
   STORAGE_IO: spec('operation'),
   MEDIA_NOT_PRESENT: spec('operation'),
 
+  PG_CONNECT_FAILED: spec('operation', true),
+  PG_AUTH_FAILED: spec('config'),
+  PG_PROTOCOL: spec('operation'),
+  PG_REPLICATION_REFUSED: spec('config'),
+  PG_SERVER_UNSUPPORTED: spec('operation'),
+  PG_BINARIES_NOT_FOUND: spec('operation'),
+  PG_QUERY_FAILED: spec('operation'),
+
+  BACKUP_FAILED: spec('operation'),
+  BACKUP_NOT_FOUND: spec('operation'),
+  WAL_MISSING: spec('operation'),
+  WAL_INVALID: spec('operation'),
+  RESTORE_TARGET_NOT_EMPTY: spec('usage'),
+  RESTORE_TARGET_IN_USE: spec('usage'),
+  RESTORE_TARGET_UNREACHABLE: spec('operation'),
+  RESTORE_FAILED: spec('operation'),
+
   INTERNAL: spec('operation'),
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -68,6 +68,9 @@ describe('chunk round trip', () => {
   });
 });
 
+const chunkId32 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((bytes) => Buffer.from(bytes).toString('hex'));
+const chunkRef = fc.oneof(fc.record({ id: chunkId32, length: fc.nat() }), fc.record({ id: chunkId32, offset: fc.nat(), length: fc.nat() }));
+
 const manifestArbitrary: fc.Arbitrary<Manifest> = fc.record({
   format: fc.constant(1 as const),
   backupId: fc.stringMatching(/^[0-9A-Za-z_-]{1,40}$/),
@@ -79,10 +82,11 @@ const manifestArbitrary: fc.Arbitrary<Manifest> = fc.record({
       size: fc.nat(),
       mode: fc.integer({ min: 0, max: 0o777 }),
       mtime: fc.date({ noInvalidDate: true }).map((date) => date.toISOString()),
-      chunks: fc.array(fc.record({ id: fc.uint8Array({ minLength: 32, maxLength: 32 }).map((bytes) => Buffer.from(bytes).toString('hex')), length: fc.nat() }), { maxLength: 5 }),
+      chunks: fc.array(chunkRef, { maxLength: 5 }),
     }),
     { maxLength: 20 },
   ),
+  attachments: fc.array(fc.record({ name: fc.string({ minLength: 1 }), size: fc.nat(), chunks: fc.array(chunkRef, { maxLength: 3 }) }), { maxLength: 2 }),
 });
 
 describe('manifest round trip', () => {
@@ -99,7 +103,7 @@ describe('manifest round trip', () => {
   });
 
   it('refuses a manifest renamed to another backup id', async () => {
-    const manifest: Manifest = { format: 1, backupId: 'a', createdAt: new Date().toISOString(), backup: {}, files: [] };
+    const manifest: Manifest = { format: 1, backupId: 'a', createdAt: new Date().toISOString(), backup: {}, files: [], attachments: [] };
     const sealed = await sealNamedObject(keys, manifestObjectName('a'), encodeManifest(manifest), 'zstd');
     await expect(openObject(keys, 'test', manifestObjectName('b'), sealed)).rejects.toMatchObject({ code: 'OBJECT_CORRUPT' });
   });

@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import { runCli } from '../../src/main/hosts/cli.js';
+import { runCli } from '../../src/main/hosts/cli/run.js';
 
 export interface CliRun {
   code: number;

@@ -1,4 +1,4 @@
-import { runCli } from './cli.js';
+import { runCli } from './cli/run.js';
 
 /** Process entry of `drc`: run the command line and exit with its code. */
 export async function main(): Promise<void> {

@@ -7,12 +7,27 @@ import { DrcError } from '../../shared/errors.js';
  * `backup` holds what the backup engine records (type, LSNs, timeline, who, why…);
  * `files` maps every file of the data directory to its chunks in order.
  */
+/**
+ * A piece of a file: `length` bytes at `offset` (default 0) of a chunk. Large files are
+ * split into whole chunks; small files share "bundle" chunks, each at its own offset, so
+ * a data directory's thousand small catalog files do not become a thousand objects.
+ */
+export const chunkRefSchema = z.object({
+  id: z.string().regex(/^[0-9a-f]{64}$/),
+  offset: z.number().int().nonnegative().optional(),
+  length: z.number().int().nonnegative(),
+});
+export type ChunkRef = z.infer<typeof chunkRefSchema>;
+
 export const manifestFileSchema = z.object({
   path: z.string(),
+  /** Directories and symbolic links (tablespace links in pg_tblspc) carry no chunks. */
+  type: z.enum(['file', 'directory', 'symlink']).default('file'),
+  link: z.string().optional(),
   size: z.number().int().nonnegative(),
   mode: z.number().int(),
   mtime: z.string(),
-  chunks: z.array(z.object({ id: z.string().regex(/^[0-9a-f]{64}$/), length: z.number().int().nonnegative() })),
+  chunks: z.array(chunkRefSchema),
 });
 export type ManifestFile = z.infer<typeof manifestFileSchema>;
 
@@ -22,6 +37,8 @@ export const manifestSchema = z.object({
   createdAt: z.string(),
   backup: z.record(z.string(), z.unknown()),
   files: z.array(manifestFileSchema),
+  /** Content kept with the backup but not restored as a data file (the server's backup_manifest). */
+  attachments: z.array(z.object({ name: z.string(), size: z.number().int().nonnegative(), chunks: z.array(chunkRefSchema) })).default([]),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
 
@@ -52,7 +69,7 @@ export function decodeManifest(plaintext: Buffer, repository: string, name: stri
 /** Every chunk id a manifest references, once each. */
 export function referencedChunks(manifest: Manifest): Set<string> {
   const ids = new Set<string>();
-  for (const file of manifest.files) for (const chunk of file.chunks) ids.add(chunk.id);
+  for (const file of [...manifest.files, ...manifest.attachments]) for (const chunk of file.chunks) ids.add(chunk.id);
   return ids;
 }
 

@@ -87,11 +87,11 @@ export class Repository {
 /** The lock every operation that writes to a repository takes. */
 export const writeLock = 'write';
 
-/** Takes the write lock on every repository, or none: on refusal the ones taken are released. */
-export async function lockAll(repositories: readonly Repository[], operation: string, options?: LockOptions): Promise<RepositoryLock[]> {
+/** Takes a lock (the write lock unless named) on every repository, or none: on refusal the ones taken are released. */
+export async function lockAll(repositories: readonly Repository[], operation: string, options: LockOptions & { lock?: string } = {}): Promise<RepositoryLock[]> {
   const held: RepositoryLock[] = [];
   try {
-    for (const repository of repositories) held.push(await repository.lock(writeLock, operation, options));
+    for (const repository of repositories) held.push(await repository.lock(options.lock ?? writeLock, operation, options));
     return held;
   } catch (error) {
     await releaseAll(held);

@@ -1,57 +1,15 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { RepositoryInfo, RepositoryProgress, SyncReport, VerifyReport } from '../../shared/contract/repository.js';
-import { DrcError, exitCodeFor, type ErrorData } from '../../shared/errors.js';
-import { defaultScrypt, type ScryptParameters } from '../repo/keys.js';
-import { Keychain } from '../secrets/keychain.js';
-import { readSecretInput, type SecretInputStream } from '../secrets/prompt.js';
-import { redact, redactDeep } from '../secrets/redact.js';
-import { createContext, type ServiceContext } from '../services/context.js';
-import { addRepositoryPassphrase, describeRepositories, initRepositories, removeRepositoryPassphrase, sync, verify } from '../services/repository.js';
+import type { RepositoryInfo, RepositoryProgress, SyncReport, VerifyReport } from '../../../shared/contract/repository.js';
+import { DrcError } from '../../../shared/errors.js';
+import { defaultScrypt, type ScryptParameters } from '../../repo/keys.js';
+import { Keychain } from '../../secrets/keychain.js';
+import { readSecretInput } from '../../secrets/prompt.js';
+import { addRepositoryPassphrase, describeRepositories, initRepositories, removeRepositoryPassphrase, sync, verify } from '../../services/repository.js';
+import { contextFor, formatBytes, optional, repoOption, required, type Command } from './command.js';
 
-/**
- * `drc`: the command line. Exit codes: 0 fine, 1 a problem was found or the operation
- * failed, 2 usage or configuration error. With --json, stdout carries exactly one JSON
- * document; progress and prompts go to stderr.
- */
-export interface CliIo {
-  readonly stdout: NodeJS.WritableStream;
-  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
-  readonly stdin: SecretInputStream;
-  readonly keychain?: Keychain;
-}
-
-interface CommandResult {
-  readonly json: unknown;
-  readonly text: string;
-  /** 1 when the command ran but found a problem (verify found corrupt objects). */
-  readonly exitCode: 0 | 1;
-}
-
-interface Invocation {
-  readonly args: string[];
-  readonly values: Record<string, string | boolean | undefined>;
-  readonly io: CliIo;
-  readonly progress: (progress: RepositoryProgress) => void;
-}
-
-const globalOptions = {
-  config: { type: 'string' },
-  json: { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h', default: false },
-} as const satisfies ParseArgsConfig['options'];
-
-interface Command {
-  readonly usage: string;
-  readonly summary: string;
-  readonly options: ParseArgsConfig['options'];
-  readonly positionals: number;
-  readonly run: (invocation: Invocation) => Promise<CommandResult>;
-}
-
-const repoOption = { repo: { type: 'string' } } as const;
+/** Repository management and secrets: `repo …`, `verify`, `sync`, `secret …`. */
 const kdfCostOption = { 'kdf-cost': { type: 'string' } } as const;
 
-const commands: Record<string, Command> = {
+export const repositoryCommands: Record<string, Command> = {
   'repo init': {
     usage: 'drc repo init [--repo NAME] [--kdf-cost 17]',
     summary: 'create the repository on every configured target (or the one named)',
@@ -122,7 +80,7 @@ const commands: Record<string, Command> = {
     options: { ...repoOption, repair: { type: 'boolean', default: false } },
     positionals: 0,
     run: async ({ values, progress }) => {
-      const report = await verify(await contextFor(values), { ...optional('repository', values.repo), repair: values.repair === true, onProgress: progress });
+      const report = await verify(await contextFor(values), { ...optional('repository', values.repo), repair: values.repair === true, onProgress: (value) => progress.show(describeRepositoryProgress(value)) });
       return { json: report, text: formatVerify(report), exitCode: report.ok ? 0 : 1 };
     },
   },
@@ -134,7 +92,7 @@ const commands: Record<string, Command> = {
     run: async ({ values, progress }) => {
       const from = required(values.from, '--from', 'drc sync --from NAS --to USB');
       const to = required(values.to, '--to', 'drc sync --from NAS --to USB');
-      const report = await sync(await contextFor(values), { from, to, onProgress: progress });
+      const report = await sync(await contextFor(values), { from, to, onProgress: (value) => progress.show(describeRepositoryProgress(value)) });
       return { json: report, text: formatSync(report), exitCode: report.skippedCorrupt.length > 0 ? 1 : 0 };
     },
   },
@@ -163,15 +121,6 @@ const commands: Record<string, Command> = {
   },
 };
 
-function optional<K extends string>(key: K, value: string | boolean | undefined): { [P in K]?: string } {
-  return (typeof value === 'string' ? { [key]: value } : {}) as { [P in K]?: string };
-}
-
-function required(value: string | boolean | undefined, flag: string, example: string): string {
-  if (typeof value === 'string' && value !== '') return value;
-  throw new DrcError('USAGE', `unable to run the command: ${flag} is required`, { hints: [example] });
-}
-
 function kdfCost(value: string | boolean | undefined): ScryptParameters {
   if (value === undefined) return defaultScrypt;
   const cost = Number(value);
@@ -183,8 +132,9 @@ function kdfCost(value: string | boolean | undefined): ScryptParameters {
   return { ...defaultScrypt, N: 2 ** cost };
 }
 
-function contextFor(values: Invocation['values']): Promise<ServiceContext> {
-  return createContext(typeof values.config === 'string' ? { configPath: values.config } : {});
+
+function describeRepositoryProgress(progress: RepositoryProgress): string {
+  return `${progress.operation} ${progress.repository}: ${String(progress.done)}/${String(progress.total)} objects, ${formatBytes(progress.bytes)}`;
 }
 
 function formatInfo(info: RepositoryInfo): string {
@@ -226,103 +176,3 @@ function formatSync(report: SyncReport): string {
   ].join('\n');
 }
 
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${unit === 0 ? String(value) : value.toFixed(1)} ${units[unit] ?? 'B'}`;
-}
-
-function helpText(): string {
-  const width = Math.max(...Object.values(commands).map((command) => command.usage.length));
-  return [
-    'drc — DR Console command line',
-    '',
-    ...Object.values(commands).map((command) => `  ${command.usage.padEnd(width)}  ${command.summary}`),
-    '',
-    'Every command takes --config FILE (default: the OS app-data directory) and --json.',
-    'Exit codes: 0 fine, 1 a problem was found or the operation failed, 2 usage or configuration error.',
-  ].join('\n');
-}
-
-/** The command is the leading words (`repo passphrase add`); options and arguments follow it. */
-function findCommand(argv: readonly string[]): { command: Command; rest: string[] } | undefined {
-  const firstOption = argv.findIndex((word) => word.startsWith('-'));
-  const leading = firstOption === -1 ? argv : argv.slice(0, firstOption);
-  for (let length = Math.min(3, leading.length); length > 0; length--) {
-    const command = commands[leading.slice(0, length).join(' ')];
-    if (command) return { command, rest: argv.slice(length) };
-  }
-  return undefined;
-}
-
-/** Runs one command line; returns the exit code. Never throws. */
-export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-  const wantsJson = argv.includes('--json');
-  try {
-    if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
-      io.stdout.write(`${helpText()}\n`);
-      return argv.length === 0 ? 2 : 0;
-    }
-    const found = findCommand(argv);
-    if (!found) {
-      throw new DrcError('USAGE', `unable to run 'drc ${argv.join(' ')}': unknown command`, { hints: ['run `drc --help` for the list of commands'] });
-    }
-    const parsed = parseCommandLine(found.rest, found.command);
-    if (parsed.values.help === true) {
-      io.stdout.write(`${found.command.usage}\n  ${found.command.summary}\n`);
-      return 0;
-    }
-    const progress = progressPrinter(io, parsed.values.json === true);
-    const result = await found.command.run({ args: parsed.positionals, values: parsed.values, io, progress });
-    progress.finish();
-    io.stdout.write(parsed.values.json === true ? `${JSON.stringify(redactDeep(result.json), null, 2)}\n` : `${redact(result.text)}\n`);
-    return result.exitCode;
-  } catch (error) {
-    const data = errorData(error);
-    if (wantsJson) io.stdout.write(`${JSON.stringify({ error: { code: data.code, message: data.message, hints: data.hints } }, null, 2)}\n`);
-    else io.stderr.write(`error ${data.code}: ${data.message}\n${data.hints.map((hint) => `hint: ${hint}\n`).join('')}`);
-    return exitCodeFor(error);
-  }
-}
-
-function parseCommandLine(rest: string[], command: Command): { values: Invocation['values']; positionals: string[] } {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: rest, options: { ...globalOptions, ...command.options }, allowPositionals: true, strict: true });
-  } catch (error) {
-    throw new DrcError('USAGE', `unable to parse the command line: ${(error as Error).message}`, { hints: [`usage: ${command.usage}`] });
-  }
-  if (parsed.positionals.length !== command.positionals) {
-    throw new DrcError('USAGE', `unable to run the command: expected ${String(command.positionals)} argument(s), got ${String(parsed.positionals.length)}`, { hints: [`usage: ${command.usage}`] });
-  }
-  return { values: parsed.values, positionals: parsed.positionals };
-}
-
-function errorData(error: unknown): ErrorData {
-  if (error instanceof DrcError) return redactDeep(error.toData());
-  return { code: 'INTERNAL', message: redact(error instanceof Error ? error.message : String(error)), hints: ['this is a bug in DR Console; please report it with the command you ran'], retryable: false };
-}
-
-/** Live progress on a terminal's stderr, at most a few times a second; silent otherwise. */
-function progressPrinter(io: CliIo, json: boolean): ((progress: RepositoryProgress) => void) & { finish(): void } {
-  const live = io.stderr.isTTY === true && !json;
-  let last = 0;
-  let shown = false;
-  const print = (progress: RepositoryProgress): void => {
-    const now = Date.now();
-    if (!live || now - last < 250) return;
-    last = now;
-    shown = true;
-    io.stderr.write(`\r${progress.operation} ${progress.repository}: ${String(progress.done)}/${String(progress.total)} objects, ${formatBytes(progress.bytes)}   `);
-  };
-  return Object.assign(print, {
-    finish: () => {
-      if (shown) io.stderr.write('\n');
-    },
-  });
-}

@@ -1,0 +1,240 @@
+import { hostname } from 'node:os';
+import type { BackupProgress, BackupRecord, BackupType } from '../../../shared/contract/backup.js';
+import { DrcError, type ErrorData } from '../../../shared/errors.js';
+import { formatLsn } from '../../postgres/lsn.js';
+import { withSql } from '../../postgres/cluster.js';
+import { ReplicationConnection } from '../../postgres/replication/connection.js';
+import type { BaseBackupStart, ReplicationConnectionOptions } from '../../postgres/replication/types.js';
+import { currentOperator, newEvent } from '../../repo/events.js';
+import type { Manifest, ManifestFile } from '../../repo/manifest.js';
+import { lockAll, releaseAll, type Repository } from '../../repo/repository.js';
+import type { RepositorySet } from '../../repo/repository-set.js';
+import { ChunkWriter, knownChunks } from './chunk-writer.js';
+import { createSealer } from './sealer-pool.js';
+import { FileChunker, defaultChunkerOptions, type ChunkerOptions } from './file-chunker.js';
+import { IncrementalFiles } from './incremental.js';
+import { TarReader } from './tar-reader.js';
+import { findLatestBackup, readServerManifest } from './catalog.js';
+
+export interface BackupOptions {
+  readonly cluster: string;
+  readonly connection: ReplicationConnectionOptions;
+  readonly type: BackupType;
+  readonly reason: string;
+  readonly operator?: string;
+  readonly chunker?: ChunkerOptions;
+  readonly onProgress?: (progress: BackupProgress) => void;
+  readonly now?: () => Date;
+}
+
+/** The lock a backup holds on each repository: one backup of a cluster at a time. */
+export const backupLock = 'backup';
+
+/**
+ * backup: stream a base backup from the server into every repository at once.
+ *
+ * The phases, in order, and why:
+ *  1. connect    — a replication connection; refuse servers older than 15 up front.
+ *  2. lock       — one backup at a time per repository, so two runs never race on commit.
+ *  3. plan       — list the chunks each repository holds (a crashed run's chunks are
+ *                  reused); on 17+ an incremental asks the server for changed blocks only.
+ *  4. stream     — tar → files → page-aligned chunks → sealed once → written to each
+ *                  repository that lacks them, in parallel, with backpressure.
+ *  5. commit     — the manifest, written last, in each repository that got every chunk.
+ *  6. record     — an event in every repository, naming the copies that are missing.
+ */
+export async function runBackup(set: RepositorySet, options: BackupOptions): Promise<BackupRecord> {
+  const now = options.now ?? (() => new Date());
+  const startedAt = now();
+  const progress = new ProgressMeter(options.onProgress, now);
+  progress.report('connect', 0);
+
+  const connection = await ReplicationConnection.connect(options.connection);
+  try {
+    const identity = await connection.identifySystem();
+    const walSegmentSize = await connection.walSegmentSizeBytes();
+    const repositories = set.repositories;
+    if (repositories.length === 0) throw new DrcError('REPO_NOT_INITIALIZED', 'unable to back up: no repository is reachable', { hints: set.unreachable.map((entry) => `${entry.target.name}: ${entry.error.message}`) });
+
+    const locks = await lockAll(repositories, `${options.type} backup`, { lock: backupLock });
+    try {
+      const previous = await findLatestBackup(repositories);
+      if (previous && previous.record.systemId !== identity.systemId) {
+        throw new DrcError('REPO_MISMATCH', `unable to back up cluster '${options.cluster}' (system ${identity.systemId}) into repositories holding backups of system ${previous.record.systemId}`, {
+          hints: ['each cluster needs its own repositories; point this config at empty locations'],
+        });
+      }
+      const known = await Promise.all(repositories.map(async (repository) => ({ repository, known: await knownChunks(repository) })));
+      const writer = new ChunkWriter(known, createSealer(set.keys, repositories[0]?.compression ?? 'zstd'));
+      try {
+        const native = options.type === 'incremental' && connection.serverVersion >= 170000 && previous !== undefined;
+        const incrementalFrom = native && previous ? await readServerManifest(previous.repository, previous.manifest) : undefined;
+        const streamed = await streamBaseBackup(connection, writer, options, progress, incrementalFrom && previous ? { manifest: incrementalFrom, previous: previous.manifest, repository: previous.repository } : undefined);
+
+        progress.report('commit', streamed.bytesRead);
+        const failures = await writer.drain();
+        const stoppedAt = now();
+        const nextXid = await withSql(options.connection, async (client) => {
+          const result = await client.query<{ next: string }>('SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS next');
+          return result.rows[0]?.next;
+        });
+        const record: BackupRecord = {
+          id: backupId(startedAt, options.type),
+          type: options.type,
+          reason: options.reason,
+          operator: options.operator ?? currentOperator(),
+          host: hostname(),
+          cluster: options.cluster,
+          startedAt: startedAt.toISOString(),
+          stoppedAt: stoppedAt.toISOString(),
+          startLsn: formatLsn(streamed.start.startLsn),
+          stopLsn: formatLsn(streamed.endLsn),
+          timeline: streamed.start.timeline,
+          serverVersion: formatServerVersion(connection.serverVersion),
+          serverVersionNum: connection.serverVersion,
+          systemId: identity.systemId,
+          walSegmentSize,
+          ...(nextXid === undefined ? {} : { nextXid }),
+          bytesRead: streamed.bytesRead,
+          bytesNew: writer.stats.bytesNew,
+          bytesStored: writer.stats.bytesStored,
+          durationMs: stoppedAt.getTime() - startedAt.getTime(),
+          files: streamed.files.filter((file) => file.type === 'file').length,
+          ...(native && previous ? { incrementalFrom: previous.record.id } : {}),
+          nativeIncremental: native,
+          tablespaces: streamed.tablespaces,
+          repositories: [],
+          missingCopies: [...failures].map(([repository, error]) => ({ repository, error })),
+        };
+        const committed = await commitManifests(writer.liveRepositories(), record, streamed.files, streamed.attachments, now);
+        record.repositories = committed.written;
+        record.missingCopies.push(...committed.failed, ...set.unreachable.map((entry) => ({ repository: entry.target.name, error: entry.error })));
+        if (record.repositories.length === 0) {
+          throw new DrcError('BACKUP_FAILED', `unable to commit backup ${record.id} to any repository`, { hints: record.missingCopies.map((copy) => `${copy.repository}: ${copy.error.message}`) });
+        }
+        await recordBackupEvent(record.repositories.flatMap((name) => repositories.find((repository) => repository.name === name) ?? []), record);
+        progress.report('done', streamed.bytesRead);
+        return record;
+      } finally {
+        await writer.close();
+      }
+    } finally {
+      await releaseAll(locks);
+    }
+  } finally {
+    await connection.close();
+  }
+}
+
+interface Streamed {
+  start: BaseBackupStart;
+  endLsn: bigint;
+  files: ManifestFile[];
+  attachments: Manifest['attachments'];
+  tablespaces: Array<{ oid: number; location: string }>;
+  bytesRead: number;
+}
+
+async function streamBaseBackup(
+  connection: ReplicationConnection,
+  writer: ChunkWriter,
+  options: BackupOptions,
+  progress: ProgressMeter,
+  incremental: { manifest: Buffer; previous: Manifest; repository: Repository } | undefined,
+): Promise<Streamed> {
+  const chunker = new FileChunker((plaintext) => writer.store(plaintext), options.chunker ?? defaultChunkerOptions);
+  const rebuild = incremental ? new IncrementalFiles(incremental.previous, incremental.repository, chunker) : undefined;
+  const tablespaces: Array<{ oid: number; location: string }> = [];
+  const serverManifest: Buffer[] = [];
+  let start: BaseBackupStart | undefined;
+  let tar: TarReader | undefined;
+
+  const end = await connection.baseBackup(
+    { label: `dr-console ${options.type}`, fastCheckpoint: true, includeWal: true, ...(incremental ? { incrementalFrom: incremental.manifest } : {}) },
+    {
+      onStart: (value) => {
+        start = value;
+        progress.total = value.tablespaces.reduce((sum, tablespace) => sum + (tablespace.sizeKiB ?? 0) * 1024, 0);
+      },
+      onArchive: (name, location) => {
+        tar?.finish();
+        // base.tar is the data directory; <oid>.tar a tablespace, restored under pg_tblspc/<oid>/.
+        const oid = /^(\d+)\.tar$/.exec(name)?.[1];
+        if (oid !== undefined && location !== undefined) tablespaces.push({ oid: Number(oid), location });
+        const pathPrefix = oid === undefined ? '' : `pg_tblspc/${oid}/`;
+        chunker.startArchive(pathPrefix);
+        tar = new TarReader(name, rebuild ? rebuild.sink(pathPrefix) : chunker);
+      },
+      onArchiveData: (data) => tar?.push(data),
+      onProgress: (bytesDone) => {
+        progress.report('stream', Number(bytesDone));
+      },
+      onManifestData: (data) => {
+        serverManifest.push(Buffer.from(data));
+      },
+    },
+  );
+  tar?.finish();
+  await chunker.finish();
+  if (!start) throw new DrcError('PG_PROTOCOL', 'unable to read the base backup: the server never sent its start position');
+  const manifestBytes = Buffer.concat(serverManifest);
+  const attachments = manifestBytes.length === 0 ? [] : [{ name: 'backup_manifest', size: manifestBytes.length, chunks: await chunker.storeWhole(manifestBytes) }];
+  return { start, endLsn: end.endLsn, files: chunker.files, attachments, tablespaces, bytesRead: chunker.bytesRead };
+}
+
+async function commitManifests(repositories: Repository[], record: BackupRecord, files: ManifestFile[], attachments: Manifest['attachments'], now: () => Date): Promise<{ written: string[]; failed: Array<{ repository: string; error: ErrorData }> }> {
+  const manifest: Manifest = { format: 1, backupId: record.id, createdAt: now().toISOString(), backup: { ...record, repositories: repositories.map((repository) => repository.name) }, files, attachments };
+  const written: string[] = [];
+  const failed: Array<{ repository: string; error: ErrorData }> = [];
+  await Promise.all(
+    repositories.map(async (repository) => {
+      try {
+        await repository.writeManifest(manifest);
+        written.push(repository.name);
+      } catch (error) {
+        if (!(error instanceof DrcError)) throw error;
+        failed.push({ repository: repository.name, error: error.toData() });
+      }
+    }),
+  );
+  return { written: written.sort(), failed };
+}
+
+async function recordBackupEvent(repositories: Repository[], record: BackupRecord): Promise<void> {
+  const outcome = record.missingCopies.length === 0 ? 'success' : 'partial';
+  const summary = `${record.type} backup ${record.id}: ${String(record.repositories.length)} cop${record.repositories.length === 1 ? 'y' : 'ies'}${record.missingCopies.length > 0 ? `, missing in ${record.missingCopies.map((copy) => copy.repository).join(', ')}` : ''}`;
+  const event = newEvent('backup', outcome, summary, { ...record });
+  await Promise.all(repositories.map((repository) => repository.appendEvent(event)));
+}
+
+/** Sorts by time as text: `20261127T224500123Z-full` (milliseconds keep quick successive backups apart). */
+export function backupId(startedAt: Date, type: BackupType): string {
+  return `${startedAt.toISOString().replace(/[-:.]/g, '')}-${type}`;
+}
+
+export function formatServerVersion(versionNum: number): string {
+  return `${String(Math.floor(versionNum / 10000))}.${String(versionNum % 10000)}`;
+}
+
+/** Bytes, rate and time left, at most a few reports a second. */
+class ProgressMeter {
+  total = 0;
+  private last = 0;
+
+  constructor(
+    private readonly listener: BackupOptions['onProgress'],
+    private readonly now: () => Date,
+    private readonly started = now().getTime(),
+  ) {}
+
+  report(phase: BackupProgress['phase'], bytesDone: number): void {
+    if (!this.listener) return;
+    const at = this.now().getTime();
+    if (phase === 'stream' && at - this.last < 200) return;
+    this.last = at;
+    const seconds = Math.max(0.001, (at - this.started) / 1000);
+    const bytesPerSecond = bytesDone / seconds;
+    const etaSeconds = this.total > bytesDone && bytesPerSecond > 0 ? (this.total - bytesDone) / bytesPerSecond : undefined;
+    this.listener({ phase, bytesDone, bytesTotal: this.total, bytesPerSecond, ...(etaSeconds === undefined ? {} : { etaSeconds }) });
+  }
+}

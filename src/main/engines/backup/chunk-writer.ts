@@ -1,0 +1,129 @@
+import { DrcError, type ErrorData } from '../../../shared/errors.js';
+import { chunkObjectName, objectPrefixes } from '../../repo/objects.js';
+import type { Repository } from '../../repo/repository.js';
+import type { ChunkRef } from '../../repo/manifest.js';
+import type { ChunkSealer } from './chunk-sealer.js';
+
+/**
+ * Stores chunks in every repository of a backup at once. Each chunk is hashed and sealed
+ * once; the sealed bytes go to each repository that lacks that id, through one queue per
+ * repository so a slow USB stick does not hold up S3 (until its queue is full, which
+ * is the backpressure that keeps memory bounded). A repository whose write fails for
+ * good is dropped from this backup and reported; the others carry on.
+ */
+
+interface RepositoryQueue {
+  readonly repository: Repository;
+  readonly known: Set<string>;
+  readonly inFlight: Set<Promise<void>>;
+  readonly limit: number;
+  failure: ErrorData | undefined;
+  storedBytes: number;
+  newChunks: number;
+}
+
+export interface ChunkWriterStats {
+  chunks: number;
+  /** Plaintext bytes of chunks that at least one repository lacked. */
+  bytesNew: number;
+  /** Sealed bytes written, summed over repositories. */
+  bytesStored: number;
+}
+
+/** Lists the chunk ids each repository already holds: a crashed backup's chunks are reused. */
+export async function knownChunks(repository: Repository): Promise<Set<string>> {
+  const objects = await repository.target.list(objectPrefixes.chunks);
+  return new Set(objects.map((object) => object.name.slice(object.name.lastIndexOf('/') + 1)));
+}
+
+export class ChunkWriter {
+  private readonly queues: RepositoryQueue[];
+  readonly stats: ChunkWriterStats = { chunks: 0, bytesNew: 0, bytesStored: 0 };
+  /** Ids every live repository holds: these need hashing only, not sealing. */
+  private readonly everywhere: Set<string>;
+
+  constructor(
+    repositories: ReadonlyArray<{ repository: Repository; known: Set<string> }>,
+    private readonly sealer: ChunkSealer,
+  ) {
+    this.queues = repositories.map(({ repository, known }) => ({
+      repository,
+      known,
+      inFlight: new Set(),
+      limit: repository.target.capabilities.media === 'cloud' ? 16 : 4,
+      failure: undefined,
+      storedBytes: 0,
+      newChunks: 0,
+    }));
+    const [first, ...rest] = repositories;
+    this.everywhere = new Set([...(first?.known ?? [])].filter((id) => rest.every((other) => other.known.has(id))));
+  }
+
+  /** Resolves once the chunk is queued everywhere it is needed (not necessarily written). */
+  async store(plaintext: Buffer): Promise<ChunkRef> {
+    this.assertSomeRepositoryLive();
+    const sealed = await this.sealer.seal(plaintext, this.everywhere);
+    this.stats.chunks += 1;
+    const ref = { id: sealed.id, length: plaintext.length };
+    const lacking = this.live().filter((queue) => !queue.known.has(sealed.id));
+    if (lacking.length === 0) return ref;
+    const body = sealed.sealed ?? (await this.sealer.sealKnown(plaintext, sealed.id));
+    this.stats.bytesNew += plaintext.length;
+    for (const queue of lacking) {
+      queue.known.add(sealed.id);
+      await this.enqueue(queue, sealed.id, body);
+    }
+    if (this.live().every((queue) => queue.known.has(sealed.id))) this.everywhere.add(sealed.id);
+    return ref;
+  }
+
+  private assertSomeRepositoryLive(): void {
+    if (this.live().length > 0) return;
+    const reasons = [...this.failures()].map(([name, error]) => `${name}: ${error.message}`);
+    throw new DrcError('BACKUP_FAILED', 'unable to write the backup to any repository', { hints: reasons });
+  }
+
+  /** Waits for every queued write; returns the repositories that failed, with why. */
+  async drain(): Promise<Map<string, ErrorData>> {
+    for (const queue of this.queues) await Promise.all(queue.inFlight);
+    return this.failures();
+  }
+
+  close(): Promise<void> {
+    return this.sealer.close();
+  }
+
+  failures(): Map<string, ErrorData> {
+    return new Map(this.queues.flatMap((queue) => (queue.failure ? [[queue.repository.name, queue.failure] as const] : [])));
+  }
+
+  /** Repositories still receiving this backup. */
+  live(): RepositoryQueue[] {
+    return this.queues.filter((queue) => queue.failure === undefined);
+  }
+
+  liveRepositories(): Repository[] {
+    return this.live().map((queue) => queue.repository);
+  }
+
+  storedBytesOf(repository: string): number {
+    return this.queues.find((queue) => queue.repository.name === repository)?.storedBytes ?? 0;
+  }
+
+  private async enqueue(queue: RepositoryQueue, id: string, body: Buffer): Promise<void> {
+    while (queue.inFlight.size >= queue.limit) await Promise.race(queue.inFlight);
+    if (queue.failure) return;
+    const write = queue.repository.target.put(chunkObjectName(id), body).then(
+      () => {
+        queue.storedBytes += body.length;
+        queue.newChunks += 1;
+        this.stats.bytesStored += body.length;
+      },
+      (error: unknown) => {
+        queue.failure ??= error instanceof DrcError ? error.toData() : { code: 'INTERNAL', message: String(error), hints: [], retryable: false };
+      },
+    );
+    const tracked = write.finally(() => queue.inFlight.delete(tracked));
+    queue.inFlight.add(tracked);
+  }
+}

@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import type { ChunkRef, ManifestFile } from '../../repo/manifest.js';
+import type { TarEntry, TarSink } from './tar-reader.js';
+
+/**
+ * Turns the files of a base backup into chunks. Large files (relation segments) are cut
+ * at fixed offsets that are multiples of PostgreSQL's 8 KiB page, so a changed page
+ * changes one chunk and the rest deduplicate against earlier backups. Small files are
+ * packed into bundles; a bundle closes after a file whose name hashes to a boundary (or
+ * at the size cap), so one changed catalog file disturbs only its own bundle.
+ */
+export interface ChunkerOptions {
+  /** Bytes per chunk of a large file; a multiple of 8192. */
+  readonly chunkSize: number;
+  /** Files smaller than this go into bundles. */
+  readonly bundleBelow: number;
+  readonly bundleCap: number;
+}
+
+export const defaultChunkerOptions: ChunkerOptions = { chunkSize: 1024 * 1024, bundleBelow: 128 * 1024, bundleCap: 4 * 1024 * 1024 };
+
+const pageSize = 8192;
+
+/** Where each chunk goes; resolves when it is accepted (backpressure). */
+export type StoreChunk = (plaintext: Buffer) => Promise<ChunkRef>;
+
+interface PendingBundled {
+  readonly file: ManifestFile;
+  readonly offset: number;
+  readonly length: number;
+}
+
+export class FileChunker implements TarSink {
+  readonly files: ManifestFile[] = [];
+  private current: { entry: TarEntry; file: ManifestFile; bundled: boolean } | undefined;
+  private chunk: Buffer;
+  private chunkFill = 0;
+  private bundle: Buffer;
+  private bundleFill = 0;
+  private bundled: PendingBundled[] = [];
+  bytesRead = 0;
+
+  private pathPrefix = '';
+
+  constructor(
+    private readonly store: StoreChunk,
+    private readonly options: ChunkerOptions = defaultChunkerOptions,
+  ) {
+    if (options.chunkSize % pageSize !== 0) throw new RangeError('chunk size must be a multiple of the 8 KiB page');
+    this.chunk = Buffer.allocUnsafe(options.chunkSize);
+    this.bundle = Buffer.allocUnsafe(options.bundleCap);
+  }
+
+  onEntry(entry: TarEntry): void {
+    const file: ManifestFile = {
+      path: this.pathPrefix + entry.path,
+      type: entry.type,
+      ...(entry.type === 'symlink' ? { link: entry.linkTarget } : {}),
+      size: entry.size,
+      mode: entry.mode,
+      mtime: entry.mtime.toISOString(),
+      chunks: [],
+    };
+    this.files.push(file);
+    if (entry.type === 'file') this.current = { entry, file, bundled: entry.size < this.options.bundleBelow };
+  }
+
+  async onData(data: Buffer): Promise<void> {
+    const current = this.current;
+    if (!current) return;
+    this.bytesRead += data.length;
+    if (current.bundled) {
+      data.copy(this.bundle, this.bundleFill);
+      this.bundleFill += data.length;
+      return;
+    }
+    let offset = 0;
+    while (offset < data.length) {
+      const take = Math.min(this.options.chunkSize - this.chunkFill, data.length - offset);
+      data.copy(this.chunk, this.chunkFill, offset, offset + take);
+      this.chunkFill += take;
+      offset += take;
+      if (this.chunkFill === this.options.chunkSize) await this.flushChunk(current.file);
+    }
+  }
+
+  async onEntryEnd(entry: TarEntry): Promise<void> {
+    const current = this.current;
+    this.current = undefined;
+    if (!current || entry.type !== 'file') return;
+    if (!current.bundled) {
+      if (this.chunkFill > 0) await this.flushChunk(current.file);
+      return;
+    }
+    this.bundled.push({ file: current.file, offset: this.bundleFill - entry.size, length: entry.size });
+    if (this.bundleFill + this.options.bundleBelow > this.options.bundleCap || closesBundle(current.file.path)) await this.flushBundle();
+  }
+
+  /** Files of the next archive go under `prefix` (`pg_tblspc/<oid>/` for a tablespace). */
+  startArchive(prefix: string): void {
+    this.pathPrefix = prefix;
+  }
+
+  get chunkSize(): number {
+    return this.options.chunkSize;
+  }
+
+  /** Stores a file's complete content as chunks (a rebuilt incremental file, the server's manifest). */
+  async storeWhole(content: Buffer): Promise<ChunkRef[]> {
+    const refs: ChunkRef[] = [];
+    for (let offset = 0; offset < content.length; offset += this.options.chunkSize) {
+      refs.push(await this.store(content.subarray(offset, offset + this.options.chunkSize)));
+    }
+    return refs;
+  }
+
+  storeChunk(plaintext: Buffer): Promise<ChunkRef> {
+    return this.store(plaintext);
+  }
+
+  /** Records a file whose chunks the caller produced (a rebuilt incremental file). */
+  addFile(file: ManifestFile): void {
+    this.files.push(file);
+  }
+
+  /** Stores the last open bundle; call once after the last archive. */
+  async finish(): Promise<void> {
+    await this.flushBundle();
+  }
+
+  private async flushChunk(file: ManifestFile): Promise<void> {
+    const ref = await this.store(this.chunk.subarray(0, this.chunkFill));
+    file.chunks.push(ref);
+    // A fresh buffer: a sealer running on another thread may have taken the old one.
+    this.chunk = Buffer.allocUnsafe(this.options.chunkSize);
+    this.chunkFill = 0;
+  }
+
+  private async flushBundle(): Promise<void> {
+    if (this.bundled.length === 0) return;
+    const ref = await this.store(this.bundle.subarray(0, this.bundleFill));
+    for (const piece of this.bundled) piece.file.chunks.push({ id: ref.id, offset: piece.offset, length: piece.length });
+    this.bundled = [];
+    this.bundle = Buffer.allocUnsafe(this.options.bundleCap);
+    this.bundleFill = 0;
+  }
+}
+
+function closesBundle(path: string): boolean {
+  return (createHash('sha1').update(path).digest()[0] ?? 0) % 16 === 0;
+}

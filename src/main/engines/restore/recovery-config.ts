@@ -1,0 +1,42 @@
+import { appendFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RecoveryTarget } from '../../../shared/contract/restore.js';
+
+/**
+ * configure: recovery settings that need nothing but the data directory itself. Every
+ * WAL segment is already in pg_wal/, so `restore_command` only has to fail: PostgreSQL
+ * then reads the segment from pg_wal/ (archive recovery refuses an empty command).
+ * `exit 1` works in both sh and cmd.exe. A restored copy must also never archive into
+ * the production cluster's archive, so archive_mode is switched off.
+ */
+export async function writeRecoveryConfig(targetDir: string, target: RecoveryTarget, options: { pause: boolean; port?: number; comment: string }): Promise<void> {
+  const settings: Array<[string, string]> = [
+    ['restore_command', 'exit 1'],
+    ['recovery_target_timeline', 'latest'],
+    ['archive_mode', 'off'],
+  ];
+  switch (target.kind) {
+    case 'time':
+      settings.push(['recovery_target_time', target.time]);
+      break;
+    case 'lsn':
+      settings.push(['recovery_target_lsn', target.lsn]);
+      break;
+    case 'name':
+      settings.push(['recovery_target_name', target.name]);
+      break;
+    case 'xid':
+      settings.push(['recovery_target_xid', target.xid]);
+      break;
+    case 'immediate':
+      settings.push(['recovery_target', 'immediate']);
+      break;
+    case 'latest':
+      break;
+  }
+  if (target.kind !== 'latest') settings.push(['recovery_target_action', options.pause ? 'pause' : 'promote']);
+  if (options.port !== undefined) settings.push(['port', String(options.port)]);
+  const lines = settings.map(([name, value]) => `${name} = '${value.replace(/'/g, "''")}'`);
+  await appendFile(join(targetDir, 'postgresql.auto.conf'), `\n# ${options.comment}\n${lines.join('\n')}\n`, { mode: 0o600 });
+  await writeFile(join(targetDir, 'recovery.signal'), '', { mode: 0o600 });
+}

@@ -1,0 +1,120 @@
+import type { RecoveryTarget, RestoreReport } from '../../../shared/contract/restore.js';
+import { DrcError } from '../../../shared/errors.js';
+import { newEvent, type RepositoryEvent } from '../../repo/events.js';
+import { decodeManifest, manifestObjectName, type Manifest } from '../../repo/manifest.js';
+import type { Repository } from '../../repo/repository.js';
+import type { RepositorySet } from '../../repo/repository-set.js';
+import { listBackups } from '../backup/catalog.js';
+import { WalCatalog } from '../wal/catalog.js';
+import { writeDataFiles } from './files.js';
+import { ObjectSource, orderRepositories } from './object-source.js';
+import { writeRecoveryConfig } from './recovery-config.js';
+import { describeTarget, selectBackup } from './select.js';
+import { prepareTargetDirectory, walDirectory } from './target-dir.js';
+import { copyWal } from './wal.js';
+
+export interface RestoreOptions {
+  readonly targetDir: string;
+  readonly target: RecoveryTarget;
+  readonly backupId?: string;
+  readonly from?: string;
+  readonly pause: boolean;
+  readonly port?: number;
+  readonly onProgress?: (progress: { phase: 'select' | 'fetch' | 'wal' | 'configure' | 'done'; bytesDone: number; bytesTotal: number }) => void;
+  readonly now?: () => Date;
+}
+
+/**
+ * restore: a data directory that a plain `pg_ctl start` recovers to the target and
+ * promotes, with no network and no drc process.
+ *
+ *  1. select    — the backup nearest before the target, and the WAL bound.
+ *  2. validate  — refuse a non-empty target or a running server before fetching a byte.
+ *  3. fetch     — files from their chunks, preferred repository first, any other on a
+ *                 missing or corrupt chunk (each fallback reported).
+ *  4. wal       — every segment to the target along the timeline path, partial included.
+ *  5. configure — recovery.signal and the recovery settings.
+ *  6. record    — a restore event in every repository.
+ */
+export async function runRestore(set: RepositorySet, options: RestoreOptions): Promise<RestoreReport> {
+  const now = options.now ?? (() => new Date());
+  const started = now();
+  const progress = options.onProgress ?? (() => undefined);
+  progress({ phase: 'select', bytesDone: 0, bytesTotal: 0 });
+
+  const repositories = orderRepositories(set.repositories, options.from);
+  const backups = await listBackups(repositories);
+  const segmentSize = backups.at(-1)?.record.walSegmentSize ?? 16 * 1024 * 1024;
+  const catalog = await WalCatalog.load(repositories, segmentSize);
+  const plan = await selectBackup(backups, options.target, catalog, options.backupId);
+  const holders = repositories.filter((repository) => plan.backup.repositories.includes(repository.name));
+
+  await prepareTargetDirectory(options.targetDir);
+
+  const source = new ObjectSource([...holders, ...repositories.filter((repository) => !holders.includes(repository))]);
+  const manifest = await readManifestWithFallback(source, plan.backup.record.id);
+  const total = manifest.files.reduce((sum, file) => sum + file.size, 0);
+  let done = 0;
+  const written = await writeDataFiles(manifest, options.targetDir, source, (bytes) => {
+    done += bytes;
+    progress({ phase: 'fetch', bytesDone: done, bytesTotal: total });
+  });
+
+  progress({ phase: 'wal', bytesDone: done, bytesTotal: total });
+  const wal = await copyWal(plan, options.target, catalog, source, walDirectory(options.targetDir));
+
+  progress({ phase: 'configure', bytesDone: done, bytesTotal: total });
+  await writeRecoveryConfig(options.targetDir, options.target, {
+    pause: options.pause,
+    ...(options.port === undefined ? {} : { port: options.port }),
+    comment: `recovery settings written by DR Console: backup ${plan.backup.record.id}, target ${describeTarget(options.target)}`,
+  });
+
+  const report: RestoreReport = {
+    targetDir: options.targetDir,
+    target: options.target,
+    backupId: plan.backup.record.id,
+    backupStopLsn: plan.backup.record.stopLsn,
+    backupStoppedAt: plan.backup.record.stoppedAt,
+    from: source.preferred,
+    fallbacks: source.fallbacks,
+    files: written.files,
+    bytesWritten: written.bytes,
+    walSegments: wal.segments,
+    ...(wal.first === undefined ? {} : { walFirst: wal.first }),
+    ...(wal.last === undefined ? {} : { walLast: wal.last }),
+    usedPartialSegment: wal.usedPartial,
+    targetTimeline: wal.targetTimeline,
+    ...(wal.newestCommitTime === undefined ? {} : { newestCommitTime: wal.newestCommitTime.toISOString() }),
+    warnings: wal.warnings,
+    durationMs: now().getTime() - started.getTime(),
+    pause: options.pause,
+  };
+  const event = newEvent('restore', report.fallbacks.length === 0 && report.warnings.length === 0 ? 'success' : 'partial', `restored backup ${report.backupId} to ${describeTarget(options.target)} into ${options.targetDir}`, { ...report });
+  await recordRestore(set.repositories, event, report.warnings);
+  progress({ phase: 'done', bytesDone: done, bytesTotal: total });
+  return report;
+}
+
+async function readManifestWithFallback(source: ObjectSource, backupId: string): Promise<Manifest> {
+  const name = manifestObjectName(backupId);
+  return decodeManifest(await source.read(name), source.preferred, name);
+}
+
+/**
+ * The restore is done whether or not its record can be written: a break-glass restore
+ * from a write-protected stick must not fail at the last step. A failed write becomes a
+ * warning in the report instead.
+ */
+async function recordRestore(repositories: readonly Repository[], event: RepositoryEvent, warnings: string[]): Promise<void> {
+  await Promise.all(
+    repositories.map(async (repository) => {
+      try {
+        await repository.appendEvent(event);
+      } catch (error) {
+        if (!(error instanceof DrcError)) throw error;
+        warnings.push(`the restore could not be recorded in repository '${repository.name}': ${error.message}`);
+      }
+    }),
+  );
+}

@@ -1,0 +1,103 @@
+import { open, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RecoveryTarget } from '../../../shared/contract/restore.js';
+import { DrcError } from '../../../shared/errors.js';
+import { historyFileName, parseLsn, segmentNumber, segmentStart, type Lsn } from '../../postgres/lsn.js';
+import { walHistoryObject, walSegmentObject } from '../../repo/wal-archive.js';
+import type { WalCatalog } from '../wal/catalog.js';
+import type { ObjectSource } from './object-source.js';
+import type { RecoveryPlan } from './select.js';
+
+export interface WalCopied {
+  segments: number;
+  first: string | undefined;
+  last: string | undefined;
+  usedPartial: boolean;
+  targetTimeline: number;
+  newestCommitTime: Date | undefined;
+  warnings: string[];
+}
+
+/**
+ * fetch WAL: every segment recovery needs, from the backup's start to the target, along
+ * the timeline path PostgreSQL will follow (`recovery_target_timeline = 'latest'`), plus
+ * the history files. The newest segment may exist only as a partial upload: it is
+ * written zero-padded to full size, and recovery stops cleanly at the end of its valid
+ * records — that is how the last seconds before a crash are recovered.
+ */
+export async function copyWal(plan: RecoveryPlan, target: RecoveryTarget, catalog: WalCatalog, source: ObjectSource, walDir: string): Promise<WalCopied> {
+  const record = plan.backup.record;
+  const startLsn = parseLsn(record.startLsn);
+  const startSegment = segmentNumber(startLsn, catalog.segmentSize);
+  const targetTimeline = catalog.latestDescendant(record.timeline, parseLsn(record.stopLsn));
+  const copied: WalCopied = { segments: 0, first: undefined, last: undefined, usedPartial: false, targetTimeline, newestCommitTime: undefined, warnings: [] };
+
+  for (const timeline of catalog.histories.keys()) {
+    if (timeline > record.timeline && timeline <= targetTimeline) {
+      await writeFile(join(walDir, historyFileName(timeline)), await source.read(walHistoryObject(timeline)), { mode: 0o600 });
+    }
+  }
+
+  const path = catalog.path(record.timeline, targetTimeline);
+  let reachedBound = false;
+  let gap = false;
+  for (const step of path) {
+    if (reachedBound || gap) break;
+    const fromSegment = startSegment > segmentNumber(step.startLsn, catalog.segmentSize) ? startSegment : segmentNumber(step.startLsn, catalog.segmentSize);
+    const lastSegment = step.endLsn === undefined ? undefined : segmentNumber(step.endLsn, catalog.segmentSize);
+    let expected = fromSegment;
+    for (const holding of catalog.segments(step.timeline)) {
+      if (holding.segment < fromSegment) continue;
+      if (lastSegment !== undefined && holding.segment > lastSegment) break;
+      if (holding.segment !== expected) {
+        copied.warnings.push(gapWarning(step.timeline, expected, holding.file));
+        gap = true;
+        break;
+      }
+      expected += 1n;
+      const partial = holding.complete.length === 0;
+      if (partial && step.endLsn !== undefined) continue;
+      const name = walSegmentObject(step.timeline, holding.file, partial);
+      const content = await source.read(name, partial ? holding.partial : holding.complete);
+      await writeSegment(join(walDir, holding.file), content, catalog.segmentSize);
+      copied.segments += 1;
+      copied.first ??= holding.file;
+      copied.last = holding.file;
+      copied.usedPartial ||= partial;
+      const summary = await catalog.summary(step.timeline, holding, partial);
+      if (summary?.lastCommitTime !== undefined) copied.newestCommitTime = new Date(summary.lastCommitTime);
+      if (pastBound(plan, holding.segment, catalog.segmentSize, summary?.lastCommitTime)) {
+        reachedBound = true;
+        break;
+      }
+    }
+  }
+  if (gap && !reachedBound && target.kind !== 'latest' && target.kind !== 'immediate') {
+    throw new DrcError('WAL_MISSING', `unable to restore to the requested target: ${copied.warnings.join('; ')}`, {
+      hints: ['restore to an earlier target, or copy the missing segment into a repository (`drc sync`) if another copy exists', 'run `drc wal status` to see the archive per repository'],
+    });
+  }
+  return copied;
+}
+
+function pastBound(plan: RecoveryPlan, segment: bigint, segmentSize: number, lastCommitTime: string | undefined): boolean {
+  const segmentEnd: Lsn = segmentStart(segment + 1n, segmentSize);
+  if (plan.walUntilLsn !== undefined && segmentEnd > plan.walUntilLsn) return true;
+  return plan.walUntilTime !== undefined && lastCommitTime !== undefined && Date.parse(lastCommitTime) > plan.walUntilTime.getTime();
+}
+
+function gapWarning(timeline: number, expected: bigint, next: string): string {
+  return `the WAL archive of timeline ${String(timeline)} has a gap before segment ${next} (segment number ${expected.toString(16).toUpperCase()} is missing in every repository): recovery cannot replay past it`;
+}
+
+/** Full segments are written as they are; a partial one is padded with zeros to segment size. */
+async function writeSegment(path: string, content: Buffer, segmentSize: number): Promise<void> {
+  const handle = await open(path, 'w', 0o600);
+  try {
+    await handle.write(content, 0, content.length, 0);
+    if (content.length < segmentSize) await handle.truncate(segmentSize);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,92 @@
+import type { BackupProgress, BackupRecord, BackupType } from '../../shared/contract/backup.js';
+import { DrcError } from '../../shared/errors.js';
+import { runBackup } from '../engines/backup/backup.js';
+import { listBackups, type CatalogEntry } from '../engines/backup/catalog.js';
+import { walStatus, type RepositoryWalStatus } from '../engines/wal/status.js';
+import { clusterConnection, requireCluster, withSql } from '../postgres/cluster.js';
+import { newEvent, type RepositoryEvent } from '../repo/events.js';
+import { objectPrefixes } from '../repo/objects.js';
+import type { Repository } from '../repo/repository.js';
+import { withRepositorySet, type ServiceContext } from './context.js';
+
+const defaultSegmentSize = 16 * 1024 * 1024;
+
+export async function backup(context: ServiceContext, options: { type: BackupType; reason: string; operator?: string; onProgress?: (progress: BackupProgress) => void }): Promise<BackupRecord> {
+  const cluster = requireCluster(context.config.cluster);
+  const connection = await clusterConnection(cluster, context.secrets);
+  return withRepositorySet(context, undefined, (set) =>
+    runBackup(set, {
+      cluster: cluster.name,
+      connection,
+      type: options.type,
+      reason: options.reason,
+      ...(options.operator === undefined ? {} : { operator: options.operator }),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    }),
+  );
+}
+
+export interface RestorePointRecord {
+  name: string;
+  lsn: string;
+  time: string;
+}
+
+/** Creates a named restore point on the server and records it in every repository. */
+export async function createRestorePoint(context: ServiceContext, name: string): Promise<RestorePointRecord> {
+  if (name.length === 0 || name.length > 63) {
+    throw new DrcError('USAGE', `unable to create restore point '${name}': the name must be 1 to 63 characters`, { hints: ['PostgreSQL keeps restore point names in 64 bytes'] });
+  }
+  const cluster = requireCluster(context.config.cluster);
+  const connection = await clusterConnection(cluster, context.secrets);
+  const point = await withSql(connection, async (client) => {
+    const result = await client.query<{ lsn: string; time: Date }>('SELECT pg_create_restore_point($1)::text AS lsn, clock_timestamp() AS time', [name]);
+    const row = result.rows[0];
+    if (!row) throw new DrcError('PG_QUERY_FAILED', `unable to create restore point '${name}': the server returned no position`);
+    return { name, lsn: row.lsn, time: row.time.toISOString() };
+  });
+  await withRepositorySet(context, undefined, (set) => recordEverywhere(set.repositories, newEvent('restore-point', 'success', `restore point '${name}' at ${point.lsn}`, { ...point, cluster: cluster.name })));
+  return point;
+}
+
+async function recordEverywhere(repositories: readonly Repository[], event: RepositoryEvent): Promise<void> {
+  await Promise.all(repositories.map((repository) => repository.appendEvent(event)));
+}
+
+export interface Inventory {
+  backups: Array<CatalogEntry['record'] & { copies: string[] }>;
+  restorePoints: RestorePointRecord[];
+  wal: RepositoryWalStatus[];
+  unreachable: Array<{ repository: string; message: string }>;
+}
+
+/** Backups with their copies, restore points, and the recovery window of each repository. */
+export async function inventory(context: ServiceContext): Promise<Inventory> {
+  return withRepositorySet(context, undefined, async (set) => {
+    const backups = await listBackups(set.repositories);
+    const segmentSize = backups.at(-1)?.record.walSegmentSize ?? defaultSegmentSize;
+    return {
+      backups: backups.map((entry) => ({ ...entry.record, copies: entry.repositories })),
+      restorePoints: await restorePoints(set.repositories),
+      wal: await walStatus(set.repositories, backups, segmentSize),
+      unreachable: set.unreachable.map((entry) => ({ repository: entry.target.name, message: entry.error.message })),
+    };
+  });
+}
+
+/** Restore points recorded by `drc restore-point`, from the first repository that has each. */
+async function restorePoints(repositories: readonly Repository[]): Promise<RestorePointRecord[]> {
+  const seen = new Map<string, RestorePointRecord>();
+  for (const repository of repositories) {
+    for (const object of await repository.target.list(objectPrefixes.events)) {
+      const id = object.name.slice(object.name.lastIndexOf('-') + 1);
+      if (seen.has(id)) continue;
+      const event = await repository.readEvent(object.name);
+      const details = event.details as Partial<RestorePointRecord>;
+      if (event.type === 'restore-point' && details.name !== undefined && details.lsn !== undefined && details.time !== undefined) {
+        seen.set(id, { name: details.name, lsn: details.lsn, time: details.time });
+      }
+    }
+  }
+  return [...seen.values()].sort((a, b) => a.time.localeCompare(b.time));
+}
