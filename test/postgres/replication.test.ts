@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
@@ -180,6 +181,32 @@ it('fails with PG_CONNECT_FAILED, retryable, on a closed port', async () => {
   expect(isDrcError(error, 'PG_CONNECT_FAILED')).toBe(true);
   expect((error as Error).message).toContain('127.0.0.1:1');
   expect((error as { retryable: boolean }).retryable).toBe(true);
+});
+
+it('fails with PG_CONNECT_FAILED when the server does not answer in time', async () => {
+  const silent = createServer(() => undefined);
+  await new Promise<void>((done) => silent.listen(0, '127.0.0.1', done));
+  const { port } = silent.address() as AddressInfo;
+  try {
+    const error = await ReplicationConnection.connect({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', connectTimeoutMs: 200 }).catch((e: unknown) => e);
+    expect(isDrcError(error, 'PG_CONNECT_FAILED')).toBe(true);
+    expect((error as Error).message).toContain(`127.0.0.1:${String(port)}`);
+    expect((error as Error).message).toContain('no answer within 200 ms');
+  } finally {
+    silent.close();
+  }
+});
+
+it('fails with PG_PROTOCOL, not a hang, when the peer is not PostgreSQL', async () => {
+  const http = createServer((socket) => socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n'));
+  await new Promise<void>((done) => http.listen(0, '127.0.0.1', done));
+  const { port } = http.address() as AddressInfo;
+  try {
+    const error = await ReplicationConnection.connect({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' }).catch((e: unknown) => e);
+    expect(isDrcError(error, 'PG_PROTOCOL'), String(error)).toBe(true);
+  } finally {
+    http.close();
+  }
 });
 
 const PASSWORD = 'se cr\'et';
@@ -422,6 +449,40 @@ describe.each([15, 16, 17, 18] as const)('replication protocol against PostgreSQ
     // The connection is usable again after the stream.
     expect((await connection.identifySystem()).timeline).toBe(1);
     await connection.dropSlot('drc_stream_test');
+  });
+
+  it('stops a stream asked to stop before streaming began', async () => {
+    const { walPosition, timeline } = await connection.identifySystem();
+    const stream = connection.startReplication(undefined, walPosition, timeline, { onWalData: () => undefined });
+    await stream.stop();
+    await expect(stream.finished).resolves.toEqual({});
+  });
+
+  it('reports a walsender terminated mid-stream as a retryable PG_CONNECT_FAILED', async () => {
+    const other = await connect('postgres', PASSWORD);
+    const { walPosition, timeline } = await other.identifySystem();
+    const stream = other.startReplication(undefined, walPosition, timeline, { onWalData: () => undefined });
+    await waitFor(cluster, "SELECT count(*) = 1 FROM pg_stat_replication WHERE application_name = 'drc-test'");
+    await cluster.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = 'drc-test'");
+    const error = await stream.finished.catch((e: unknown) => e);
+    expect(isDrcError(error, 'PG_CONNECT_FAILED'), String(error)).toBe(true);
+    expect((error as PgServerError).sqlState).toBe('57P01');
+    expect((error as PgServerError).retryable).toBe(true);
+    await stream.stop();
+    await expect(other.identifySystem()).rejects.toMatchObject({ code: 'PG_CONNECT_FAILED' });
+    await other.close();
+  });
+
+  it("fails a base backup with the sink's own error, and closes that connection", async () => {
+    const other = await connect('postgres', PASSWORD);
+    const { sink } = collectingSink();
+    const failure = new Error('repository full');
+    const error = await other.baseBackup({ label: 'doomed', fastCheckpoint: true, includeWal: false }, { ...sink, onArchiveData: () => Promise.reject(failure) }).catch((e: unknown) => e);
+    expect(error).toBe(failure);
+    await expect(other.identifySystem()).rejects.toMatchObject({ code: 'PG_CONNECT_FAILED' });
+    await other.close();
+    // The server side ends too: no backup stays in progress.
+    await waitFor(cluster, "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'walsender'");
   });
 
   it('follows a timeline switch: history file, and a historic stream that names the next timeline', async () => {

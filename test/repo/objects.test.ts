@@ -79,6 +79,8 @@ const manifestArbitrary: fc.Arbitrary<Manifest> = fc.record({
   files: fc.array(
     fc.record({
       path: fc.string({ minLength: 1, maxLength: 60 }),
+      type: fc.constantFrom('file' as const, 'directory' as const, 'symlink' as const),
+      link: fc.option(fc.string({ maxLength: 40 }), { nil: undefined }),
       size: fc.nat(),
       mode: fc.integer({ min: 0, max: 0o777 }),
       mtime: fc.date({ noInvalidDate: true }).map((date) => date.toISOString()),

@@ -178,7 +178,7 @@ describe('crash safety', () => {
         expect(body.toString() === 'previous complete version' || body.length === 64 * 1024 * 1024).toBe(true);
       }
       expect(listed.map((object) => object.name)).toContain('chunks/ab/old');
-      expect(listed.every((object) => !object.name.includes('partial'))).toBe(true);
+      expect(listed.every((object) => !object.name.includes('drc-incomplete'))).toBe(true);
     } finally {
       await dir.remove();
     }

@@ -25,7 +25,7 @@ export async function writeSampleBackup(repositories: readonly Repository[], bac
       chunks.push({ id, length: plaintext.length });
       chunkIds.push(id);
     }
-    manifestFiles.push({ path: file.path, size: file.pages * 8192, mode: 0o600, mtime: new Date().toISOString(), chunks });
+    manifestFiles.push({ path: file.path, type: 'file', size: file.pages * 8192, mode: 0o600, mtime: new Date().toISOString(), chunks });
   }
   const manifest: Manifest = { format: 1, backupId, createdAt: new Date().toISOString(), backup: { type: 'full', reason: 'test' }, files: manifestFiles, attachments: [] };
   for (const repository of repositories) await repository.writeManifest(manifest);

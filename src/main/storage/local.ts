@@ -5,7 +5,7 @@ import { DrcError } from '../../shared/errors.js';
 import { objectNotFound, type ByteRange, type ObjectInfo, type StorageCapabilities, type StorageTarget } from './target.js';
 
 /** Suffix of in-flight writes: never listed, never read, swept by the next writer. */
-const partialSuffix = '.partial';
+const partialSuffix = '.drc-incomplete';
 
 export interface LocalTargetOptions {
   readonly name: string;

@@ -17,7 +17,8 @@ export async function writeRecoveryConfig(targetDir: string, target: RecoveryTar
   ];
   switch (target.kind) {
     case 'time':
-      settings.push(['recovery_target_time', target.time]);
+      // PostgreSQL reads '2026-06-14 09:30:00.123+00', not the ISO 'T…Z' form.
+      settings.push(['recovery_target_time', new Date(target.time).toISOString().replace('T', ' ').replace('Z', '+00')]);
       break;
     case 'lsn':
       settings.push(['recovery_target_lsn', target.lsn]);

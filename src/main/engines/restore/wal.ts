@@ -27,8 +27,9 @@ export interface WalCopied {
  */
 export async function copyWal(plan: RecoveryPlan, target: RecoveryTarget, catalog: WalCatalog, source: ObjectSource, walDir: string): Promise<WalCopied> {
   const record = plan.backup.record;
-  const startLsn = parseLsn(record.startLsn);
-  const startSegment = segmentNumber(startLsn, catalog.segmentSize);
+  // The backup carries the WAL from its start to its stop segment in its own pg_wal/;
+  // the archive is needed from the stop segment on (its copy of that one may be fuller).
+  const stopSegment = segmentNumber(parseLsn(record.stopLsn), catalog.segmentSize);
   const targetTimeline = catalog.latestDescendant(record.timeline, parseLsn(record.stopLsn));
   const copied: WalCopied = { segments: 0, first: undefined, last: undefined, usedPartial: false, targetTimeline, newestCommitTime: undefined, warnings: [] };
 
@@ -43,11 +44,13 @@ export async function copyWal(plan: RecoveryPlan, target: RecoveryTarget, catalo
   let gap = false;
   for (const step of path) {
     if (reachedBound || gap) break;
-    const fromSegment = startSegment > segmentNumber(step.startLsn, catalog.segmentSize) ? startSegment : segmentNumber(step.startLsn, catalog.segmentSize);
+    const stepStart = segmentNumber(step.startLsn, catalog.segmentSize);
+    const fromSegment = stopSegment > stepStart ? stopSegment : stepStart;
     const lastSegment = step.endLsn === undefined ? undefined : segmentNumber(step.endLsn, catalog.segmentSize);
-    let expected = fromSegment;
-    for (const holding of catalog.segments(step.timeline)) {
-      if (holding.segment < fromSegment) continue;
+    const held = catalog.segments(step.timeline);
+    let expected = fromSegment === stopSegment && !held.some((holding) => holding.segment === stopSegment) ? stopSegment + 1n : fromSegment;
+    for (const holding of held) {
+      if (holding.segment < expected) continue;
       if (lastSegment !== undefined && holding.segment > lastSegment) break;
       if (holding.segment !== expected) {
         copied.warnings.push(gapWarning(step.timeline, expected, holding.file));
@@ -59,6 +62,8 @@ export async function copyWal(plan: RecoveryPlan, target: RecoveryTarget, catalo
       if (partial && step.endLsn !== undefined) continue;
       const name = walSegmentObject(step.timeline, holding.file, partial);
       const content = await source.read(name, partial ? holding.partial : holding.complete);
+      // A partial upload older than the backup's end would replace the fuller copy the backup carries.
+      if (holding.segment === stopSegment && content.length < Number(parseLsn(record.stopLsn) - segmentStart(stopSegment, catalog.segmentSize))) continue;
       await writeSegment(join(walDir, holding.file), content, catalog.segmentSize);
       copied.segments += 1;
       copied.first ??= holding.file;

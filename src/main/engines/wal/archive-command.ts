@@ -33,8 +33,9 @@ export async function pushWalFile(repositories: readonly Repository[], path: str
       if (segment) {
         const start = segmentStart(segment.segment, segmentSize);
         const builder = new SegmentSummaryBuilder(segment.timeline, segment.segment, segmentSize, start);
-        for (const event of new WalReader({ segmentSize, startLsn: start }).push(content)) builder.add(event);
-        await writeWalSummary(repository, builder.build(content.length, partial));
+        const reader = new WalReader({ segmentSize, startLsn: start });
+        for (const event of reader.push(content)) builder.add(event);
+        await writeWalSummary(repository, builder.build(content.length, partial, reader.lastValidRecordEnd));
       }
     }),
   );

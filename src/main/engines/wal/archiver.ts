@@ -63,6 +63,9 @@ export async function streamWal(set: RepositorySet, options: ArchiverOptions): P
     };
     let timeline = slot.timeline ?? identity.timeline;
     let start = segmentStart(segmentNumber(slot.restartLsn ?? identity.walPosition, segmentSize), segmentSize);
+    // A server already past timeline 1 (a promoted standby or restored copy): its history
+    // file tells recovery how the timelines connect, so it goes into the archive first.
+    if (timeline > 1) await writer.storeHistory(timeline, (await connection.timelineHistory(timeline)).content);
     options.onStatus?.(status);
 
     while (!options.signal.aborted) {
@@ -216,7 +219,9 @@ class OpenSegment {
 
   private content(data: Buffer, partial: boolean): SegmentContent {
     const name = segmentFileName(this.timeline, this.segment, this.segmentSize);
-    return { timeline: this.timeline, segment: this.segment, name, data, endLsn: segmentStart(this.segment, this.segmentSize) + BigInt(data.length), summary: this.summary.build(data.length, partial) };
+    const end = segmentStart(this.segment, this.segmentSize) + BigInt(data.length);
+    const validEnd = this.reader.lastValidRecordEnd < end ? this.reader.lastValidRecordEnd : end;
+    return { timeline: this.timeline, segment: this.segment, name, data, endLsn: end, summary: this.summary.build(data.length, partial, validEnd) };
   }
 }
 

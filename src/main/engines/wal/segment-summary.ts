@@ -35,7 +35,9 @@ export class SegmentSummaryBuilder {
     }
   }
 
-  build(bytes: number, partial: boolean): WalSummary {
+  /** `validEnd`: where the reader's last complete, valid record in this segment ends. */
+  build(bytes: number, partial: boolean, validEnd: Lsn): WalSummary {
+    if (validEnd > this.endLsn) this.endLsn = validEnd;
     return {
       timeline: this.timeline,
       segment: segmentFileName(this.timeline, this.segment, this.segmentSize),

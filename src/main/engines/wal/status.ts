@@ -42,7 +42,9 @@ export async function walStatus(repositories: readonly Repository[], backups: re
       const segments = catalog.segments(timeline);
       status.segments += segments.filter((holding) => holding.complete.length > 0).length;
       status.partialSegments += segments.filter((holding) => holding.complete.length === 0).length;
-      const from = oldest && oldest.timeline <= timeline ? segmentNumber(parseLsn(oldest.startLsn), segmentSize) : segments[0]?.segment;
+      // The backup carries WAL through its stop segment; the archive must continue after it.
+      const stopSegment = oldest && oldest.timeline <= timeline ? segmentNumber(parseLsn(oldest.stopLsn), segmentSize) : undefined;
+      const from = stopSegment === undefined ? segments[0]?.segment : segments.some((holding) => holding.segment === stopSegment) ? stopSegment : stopSegment + 1n;
       if (from !== undefined) {
         let expected = from;
         for (const holding of segments.filter((candidate) => candidate.segment >= from)) {

@@ -29,8 +29,15 @@ export interface FrameHandler {
  */
 export type BulkHeadLength = (subtype: number) => number | undefined;
 
-export const COPY_DATA = 0x64; // 'd'
+const COPY_DATA = 0x64; // 'd'
 const HEADER_BYTES = 5;
+/**
+ * As libpq: only these message types may be long (row data, copy data, errors, notices,
+ * notifications). A longer one of another type means the peer is not PostgreSQL, and
+ * waiting for its "body" would hang.
+ */
+const LONG_TYPES = new Set([0x54, 0x44, 0x64, 0x45, 0x4e, 0x41]); // T D d E N A
+const SHORT_MESSAGE_LIMIT = 30_000;
 
 const enum State {
   Header,
@@ -110,7 +117,7 @@ export class FrameReader {
       this.type = this.header[0] ?? 0;
       length = this.header.readInt32BE(1);
     }
-    if (length < 4) {
+    if (length < 4 || (length > SHORT_MESSAGE_LIMIT && !LONG_TYPES.has(this.type))) {
       throw new DrcError('PG_PROTOCOL', `unable to read a message from the server: type 0x${this.type.toString(16)} declares length ${String(length)}`, {
         hints: ['the peer does not speak the PostgreSQL protocol, or the stream is corrupt; check host and port'],
       });

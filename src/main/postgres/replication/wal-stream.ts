@@ -36,7 +36,7 @@ export class WalStream implements ReplicationStream, Responder {
     private readonly wire: Wire,
     private readonly sink: WalSink,
   ) {
-    // A caller that only uses stop() must not see an unhandled rejection; stop() reports it.
+    // A caller that ends the stream with stop() and never awaits `finished` must not crash the process.
     void this.finished.catch(() => undefined);
   }
 
@@ -46,10 +46,14 @@ export class WalStream implements ReplicationStream, Responder {
     if (this.state === 'streaming' && !this.sentCopyDone) this.sendStatus();
   }
 
+  /**
+   * Sends CopyDone (at once, or as soon as streaming begins) and resolves when the stream
+   * is over. It does not reject: how the stream ended, error included, is `finished`'s.
+   */
   async stop(): Promise<void> {
     this.stopRequested = true;
     if (this.state === 'streaming') this.endCopy();
-    await this.finished;
+    await this.finished.catch(() => undefined);
   }
 
   onMessage(type: number, body: Buffer): void | Promise<void> {
