@@ -462,8 +462,8 @@ describe.each([15, 16, 17, 18] as const)('replication protocol against PostgreSQ
     const other = await connect('postgres', PASSWORD);
     const { walPosition, timeline } = await other.identifySystem();
     const stream = other.startReplication(undefined, walPosition, timeline, { onWalData: () => undefined });
-    await waitFor(cluster, "SELECT count(*) = 1 FROM pg_stat_replication WHERE application_name = 'drc-test'");
-    await cluster.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = 'drc-test'");
+    await waitFor(cluster, "SELECT count(*) = 1 FROM pg_stat_replication WHERE state = 'streaming'");
+    await cluster.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE state = 'streaming'");
     const error = await stream.finished.catch((e: unknown) => e);
     expect(isDrcError(error, 'PG_CONNECT_FAILED'), String(error)).toBe(true);
     expect((error as PgServerError).sqlState).toBe('57P01');
@@ -482,7 +482,7 @@ describe.each([15, 16, 17, 18] as const)('replication protocol against PostgreSQ
     await expect(other.identifySystem()).rejects.toMatchObject({ code: 'PG_CONNECT_FAILED' });
     await other.close();
     // The server side ends too: no backup stays in progress.
-    await waitFor(cluster, "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'walsender'");
+    await waitFor(cluster, 'SELECT count(*) = 0 FROM pg_stat_progress_basebackup');
   });
 
   it('follows a timeline switch: history file, and a historic stream that names the next timeline', async () => {
