@@ -209,6 +209,25 @@ it('fails with PG_PROTOCOL, not a hang, when the peer is not PostgreSQL', async 
   }
 });
 
+it('refuses a server older than 15 with PG_SERVER_UNSUPPORTED', async () => {
+  // Just enough of a PostgreSQL 14 to log in: AuthenticationOk, server_version, ReadyForQuery.
+  const old = createServer((socket) => {
+    socket.once('data', () => {
+      socket.write(Buffer.concat([frame('R', Buffer.from([0, 0, 0, 0])), frame('S', Buffer.from('server_version\u000014.12\u0000')), frame('Z', Buffer.from('I'))]));
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((done) => old.listen(0, '127.0.0.1', done));
+  const { port } = old.address() as AddressInfo;
+  try {
+    const error = await ReplicationConnection.connect({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' }).catch((e: unknown) => e);
+    expect(isDrcError(error, 'PG_SERVER_UNSUPPORTED'), String(error)).toBe(true);
+    expect((error as Error).message).toContain('14.12');
+  } finally {
+    old.close();
+  }
+});
+
 const PASSWORD = 'se cr\'et';
 
 interface TarEntry {
@@ -524,6 +543,28 @@ describe.each([15, 16, 17, 18] as const)('replication protocol against PostgreSQ
     } finally {
       await standby.remove();
       await rm(restoreRoot, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('test harness (test/support/postgres.ts)', () => {
+  it('survives kill() (crash recovery on start), stop() and start() on the same port', async () => {
+    const cluster = await startCluster({ major: 15 });
+    try {
+      await cluster.sql('CREATE TABLE survivor AS SELECT 42 AS answer');
+      const port = cluster.port;
+      await cluster.kill();
+      expect(cluster.running).toBe(false);
+      await expect(cluster.sql('SELECT 1')).rejects.toThrow();
+      await cluster.start();
+      expect(cluster.port).toBe(port);
+      expect(await cluster.sql('SELECT answer FROM survivor')).toEqual([{ answer: 42 }]);
+      await cluster.stop();
+      expect(cluster.running).toBe(false);
+      await cluster.start();
+      await waitFor(cluster, 'SELECT count(*) = 1 FROM survivor');
+    } finally {
+      await cluster.remove();
     }
   });
 });

@@ -19,7 +19,7 @@ export type TestMajor = 15 | 16 | 17 | 18;
 
 export interface StartClusterOptions {
   readonly major: TestMajor;
-  /** postgresql.conf settings, after (and so winning over) the harness's own. */
+  /** postgresql.conf settings, after (and so winning over) the harness's own; values as written there (quote strings). */
   readonly settings?: Record<string, string>;
   readonly auth?: 'trust' | 'scram-sha-256';
   /** The `postgres` user's password; required with scram-sha-256 (default 'postgres'). */
@@ -133,7 +133,13 @@ export async function startClusterFromDataDir(dataDir: string, major: TestMajor,
   if (ids !== undefined) await execFileAsync('chown', ['-R', `${String(ids.uid)}:${String(ids.gid)}`, absolute]);
   await chmod(absolute, 0o700);
   const cluster = new Cluster(major, bindir, root, absolute, options.password, true, options.port);
-  await cluster.start();
+  try {
+    await cluster.start();
+  } catch (error) {
+    // The data directory stays for the caller to inspect; the log is in the error.
+    await rm(root, { recursive: true, force: true });
+    throw error;
+  }
   return cluster;
 }
 
@@ -214,8 +220,14 @@ class Cluster implements TestCluster {
   }
 
   async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
-    if (!this.running) return;
-    await runServerTool(join(this.bindir, 'pg_ctl'), ['-D', this.dataDir, '-m', mode, '-w', '-t', '120', 'stop'], this.root);
+    const pid = this.postmasterPid;
+    if (pid === undefined) return;
+    try {
+      await runServerTool(join(this.bindir, 'pg_ctl'), ['-D', this.dataDir, '-m', mode, '-w', '-t', '120', 'stop'], this.root);
+    } catch (error) {
+      // A server that died on its own (or was killed by a test) is stopped all the same.
+      if (alive(pid)) throw error;
+    }
     this.stopped();
   }
 

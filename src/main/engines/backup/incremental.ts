@@ -20,6 +20,16 @@ import type { TarEntry, TarSink } from './tar-reader.js';
  * to a multiple of BLCKSZ when count > 0, then the blocks.
  */
 const incrementalMagic = 0xd3ae1f0d;
+
+/**
+ * The backup_label of an incremental backup names the backup it depends on; PostgreSQL
+ * refuses to start from it ("this is an incremental backup"). Once the files are whole
+ * it is a full backup, so those lines go, as pg_combinebackup removes them.
+ */
+export function fullBackupLabel(label: Buffer): Buffer {
+  const lines = label.toString('utf8').split('\n');
+  return Buffer.from(lines.filter((line) => !line.startsWith('INCREMENTAL FROM LSN: ') && !line.startsWith('INCREMENTAL FROM TLI: ')).join('\n'));
+}
 const blockSize = 8192;
 const prefix = 'INCREMENTAL.';
 
@@ -56,8 +66,13 @@ export class IncrementalFiles {
   /** A tar sink that rebuilds incremental files and passes everything else to the chunker. */
   sink(pathPrefix: string): TarSink {
     let open: OpenIncremental | undefined;
+    let label: Buffer[] | undefined;
     return {
       onEntry: (entry) => {
+        if (pathPrefix === '' && entry.path === 'backup_label') {
+          label = [];
+          return;
+        }
         const base = entry.path.slice(entry.path.lastIndexOf('/') + 1);
         if (entry.type === 'file' && base.startsWith(prefix)) {
           const directory = entry.path.slice(0, entry.path.length - base.length);
@@ -68,10 +83,19 @@ export class IncrementalFiles {
         this.chunker.onEntry(entry);
       },
       onData: async (data) => {
-        if (open) await this.consume(open, data);
+        if (label) label.push(Buffer.from(data));
+        else if (open) await this.consume(open, data);
         else await this.chunker.onData(data);
       },
       onEntryEnd: async (entry) => {
+        if (label) {
+          const content = fullBackupLabel(Buffer.concat(label));
+          label = undefined;
+          this.chunker.onEntry({ ...entry, size: content.length });
+          await this.chunker.onData(content);
+          await this.chunker.onEntryEnd({ ...entry, size: content.length });
+          return;
+        }
         if (open) {
           await this.end(open);
           open = undefined;

@@ -4,7 +4,7 @@ import { parseLsn, type Lsn } from '../lsn.js';
 import { Authenticator } from './auth.js';
 import { BaseBackupResponder, baseBackupCommand, UploadManifestResponder } from './base-backup.js';
 import { FrameReader } from './frames.js';
-import { Backend, parseNoticeFields, protocolError, queryMessage, startupMessage, terminateMessage } from './protocol.js';
+import { Backend, parseNoticeFields, protocolError, queryMessage, readCString, startupMessage, terminateMessage } from './protocol.js';
 import { cellText, deferred, QueryResponder, type Responder, type ResultSet, type Wire } from './responder.js';
 import { serverError, type PgServerError } from './server-error.js';
 import type {
@@ -62,7 +62,13 @@ export class ReplicationConnection {
     private readonly options: ReplicationConnectionOptions,
   ) {
     this.reader = new FrameReader(
-      { onMessage: (type, body) => this.onMessage(type, body), onCopyPayload: (head, piece, offset) => this.current?.onCopyPayload(head, piece, offset) },
+      {
+        onMessage: (type, body) => this.onMessage(type, body),
+        onCopyPayload: (head, piece, offset) => {
+          if (this.current === undefined) throw protocolError('COPY data with no command running');
+          return this.current.onCopyPayload(head, piece, offset);
+        },
+      },
       (subtype) => this.current?.bulkHeadLength?.(subtype),
     );
     this.wire = {
@@ -314,8 +320,8 @@ export class ReplicationConnection {
         return undefined;
       }
       case Backend.ParameterStatus: {
-        const name = body.toString('utf8', 0, body.indexOf(0));
-        this.parameters.set(name, body.toString('utf8', name.length + 1, body.length - 1));
+        const name = readCString(body, 0);
+        this.parameters.set(name.value, readCString(body, name.next).value);
         return undefined;
       }
       case Backend.NotificationResponse:

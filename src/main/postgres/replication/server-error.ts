@@ -10,7 +10,7 @@ export class PgServerError extends DrcError {
   readonly detail: string | undefined;
 
   constructor(code: ErrorCode, message: string, server: { sqlState: string; severity: string; detail: string | undefined; hints: string[]; retryable?: boolean }) {
-    super(code, message, { hints: server.hints, ...(server.retryable === undefined ? {} : { retryable: server.retryable }) });
+    super(code, message, { hints: server.hints, retryable: server.retryable });
     this.name = 'PgServerError';
     this.sqlState = server.sqlState;
     this.severity = server.severity;
@@ -59,6 +59,6 @@ export function serverError(fields: Map<string, string>, context: ErrorContext):
     severity,
     detail,
     hints: serverHint === undefined ? hints : [serverHint, ...hints],
-    ...(retryable === undefined ? {} : { retryable }),
+    retryable,
   });
 }
