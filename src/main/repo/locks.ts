@@ -57,9 +57,13 @@ function safeJson(raw: Buffer): unknown {
   }
 }
 
+/** Tokens of the locks this process holds now; a lock of this process not in here was released (or its release could not be written). */
+const heldByThisProcess = new Set<string>();
+
 function isStale(lock: LockRecord, now: Date): boolean {
   if (Date.parse(lock.expiresAt) <= now.getTime()) return true;
-  if (lock.host !== hostname() || lock.pid === process.pid) return false;
+  if (lock.host !== hostname()) return false;
+  if (lock.pid === process.pid) return !heldByThisProcess.has(lock.token);
   try {
     process.kill(lock.pid, 0);
     return false;
@@ -117,6 +121,7 @@ export class RepositoryLock {
     if (winner?.token !== record.token) throw lockHeld(target, lock, winner ?? record);
 
     const held = new RepositoryLock(target, lock, record, ttlMs, now);
+    heldByThisProcess.add(record.token);
     held.startRenewal();
     return held;
   }
@@ -134,6 +139,7 @@ export class RepositoryLock {
   async release(): Promise<void> {
     clearInterval(this.renewal);
     this.renewal = undefined;
+    heldByThisProcess.delete(this.record.token);
     const current = await readLock(this.target, this.lock);
     if (current?.token === this.record.token) await this.target.delete([lockObjectName(this.lock)]);
   }

@@ -1,4 +1,3 @@
-import { DrcError } from '../../shared/errors.js';
 import type { StorageTarget } from '../storage/target.js';
 import type { Compression } from './envelope.js';
 import { eventObjectName, eventSchema, type RepositoryEvent } from './events.js';
@@ -99,13 +98,12 @@ export async function lockAll(repositories: readonly Repository[], operation: st
   }
 }
 
-export async function releaseAll(locks: readonly RepositoryLock[]): Promise<void> {
+/**
+ * Releases every lock. A lock that cannot be released (its repository went away) is not
+ * an error of the operation: it expires by itself, and this process no longer counts as
+ * its holder, so the next operation takes it over. Returns what could not be released.
+ */
+export async function releaseAll(locks: readonly RepositoryLock[]): Promise<string[]> {
   const results = await Promise.allSettled(locks.map((lock) => lock.release()));
-  const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-  if (failed) {
-    throw new DrcError('STORAGE_UNAVAILABLE', 'unable to release a repository lock', {
-      hints: ['the lock expires by itself; the next operation takes it over once it has'],
-      cause: failed.reason,
-    });
-  }
+  return results.flatMap((result) => (result.status === 'rejected' ? [result.reason instanceof Error ? result.reason.message : String(result.reason)] : []));
 }

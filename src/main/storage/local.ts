@@ -39,7 +39,7 @@ export class LocalTarget implements StorageTarget {
     const directory = dirname(path);
     const temporary = `${path}.${randomBytes(6).toString('hex')}${partialSuffix}`;
     await this.io('write', name, async () => {
-      await mkdir(directory, { recursive: true });
+      await this.ensureDirectory(directory);
       const handle = await open(temporary, 'w', 0o600);
       try {
         await handle.writeFile(body);
@@ -115,6 +115,11 @@ export class LocalTarget implements StorageTarget {
   }
 
   async close(): Promise<void> {}
+
+  /** Creates the directory an object goes in (and any missing parent). */
+  protected async ensureDirectory(directory: string): Promise<void> {
+    await mkdir(directory, { recursive: true });
+  }
 
   protected pathOf(name: string): string {
     if (name.startsWith('/') || name.split('/').some((part) => part === '..' || part === '')) {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
 import { DrcError } from '../../shared/errors.js';
 import { LocalTarget, isMissing } from './local.js';
 import type { ByteRange, ObjectInfo } from './target.js';
@@ -25,29 +25,54 @@ export class RemovableTarget extends LocalTarget {
     super({ ...options, media: 'removable' });
   }
 
-  override async put(name: string, body: Buffer): Promise<void> {
-    await this.requireMedium();
-    return super.put(name, body);
+  override put(name: string, body: Buffer): Promise<void> {
+    return this.onMedium(() => super.put(name, body));
   }
 
-  override async get(name: string, range?: ByteRange): Promise<Buffer> {
-    await this.requireMedium();
-    return super.get(name, range);
+  override get(name: string, range?: ByteRange): Promise<Buffer> {
+    return this.onMedium(() => super.get(name, range));
   }
 
-  override async head(name: string): Promise<ObjectInfo | undefined> {
-    await this.requireMedium();
-    return super.head(name);
+  override head(name: string): Promise<ObjectInfo | undefined> {
+    return this.onMedium(() => super.head(name));
   }
 
-  override async list(prefix: string): Promise<ObjectInfo[]> {
-    await this.requireMedium();
-    return super.list(prefix);
+  override list(prefix: string): Promise<ObjectInfo[]> {
+    return this.onMedium(() => super.list(prefix));
   }
 
-  override async delete(names: readonly string[]): Promise<void> {
+  override delete(names: readonly string[]): Promise<void> {
+    return this.onMedium(() => super.delete(names));
+  }
+
+  /**
+   * Never `mkdir -p` from the mount point up: if the stick was pulled, that would
+   * recreate its mount point on the workstation's own disk and fill it there. Each level
+   * below the mount point is created on its own, so a missing mount point fails.
+   */
+  protected override async ensureDirectory(directory: string): Promise<void> {
+    const mountPoint = dirname(this.root);
+    const levels = relative(mountPoint, directory).split(sep).filter((level) => level !== '');
+    let current = mountPoint;
+    for (const level of levels) {
+      current = join(current, level);
+      try {
+        await mkdir(current);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+    }
+  }
+
+  /** Runs an operation on the medium; any failure while the medium is gone is reported as that. */
+  private async onMedium<T>(operation: () => Promise<T>): Promise<T> {
     await this.requireMedium();
-    return super.delete(names);
+    try {
+      return await operation();
+    } catch (error) {
+      await this.requireMedium();
+      throw error;
+    }
   }
 
   async readMediaLabel(): Promise<MediaLabel | undefined> {

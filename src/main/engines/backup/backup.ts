@@ -108,7 +108,11 @@ export async function runBackup(set: RepositorySet, options: BackupOptions): Pro
         };
         const committed = await commitManifests(writer.liveRepositories(), record, streamed.files, streamed.attachments, now);
         record.repositories = committed.written;
-        record.missingCopies.push(...committed.failed, ...set.unreachable.map((entry) => ({ repository: entry.target.name, error: entry.error })));
+        record.missingCopies.push(
+          ...committed.failed,
+          ...set.unreachable.map((entry) => ({ repository: entry.target.name, error: entry.error })),
+          ...set.uninitialized.map((target) => ({ repository: target.name, error: { code: 'REPO_NOT_INITIALIZED', message: `repository '${target.name}' holds no repository yet`, hints: ['run `drc repo init`, then `drc sync` to copy existing backups into it'] } })),
+        );
         if (record.repositories.length === 0) {
           throw new DrcError('BACKUP_FAILED', `unable to commit backup ${record.id} to any repository`, { hints: record.missingCopies.map((copy) => `${copy.repository}: ${copy.error.message}`) });
         }

@@ -5,7 +5,7 @@ import type { PgServerError } from './server-error.js';
 import type { BaseBackupEnd, BaseBackupOptions, BaseBackupSink, BaseBackupStart } from './types.js';
 
 /** A string literal in the replication command grammar. */
-export const quoteLiteral = (text: string): string => `'${text.replaceAll("'", "''")}'`;
+const quoteLiteral = (text: string): string => `'${text.replaceAll("'", "''")}'`;
 
 /**
  * BASE_BACKUP in the PostgreSQL 15+ option syntax. Checksums in the manifest are CRC32C:

@@ -74,7 +74,7 @@ export const copyDoneMessage = (): Buffer => message('c', Buffer.alloc(0));
 export const terminateMessage = (): Buffer => message('X', Buffer.alloc(0));
 
 /** PostgreSQL's timestamp: microseconds since 2000-01-01 00:00 UTC. */
-export function postgresNow(): bigint {
+function postgresNow(): bigint {
   return BigInt(Date.now() - POSTGRES_EPOCH_MS) * 1000n;
 }
 

@@ -18,7 +18,7 @@ export class PgServerError extends DrcError {
   }
 }
 
-export interface ErrorContext {
+interface ErrorContext {
   /** What was being done, completing "unable to …", e.g. "run BASE_BACKUP on 10.0.0.5:5432". */
   readonly action: string;
   /** Errors during startup are about who may connect; later ones are about the command. */

@@ -11,7 +11,7 @@ const SUBTYPE_KEEPALIVE = 0x6b; // k
 const XLOG_DATA_HEAD_BYTES = 25;
 
 /** How often the client reports its position without being asked (the server's wal_sender_timeout defaults to 60 s). */
-export const STATUS_INTERVAL_MS = 10_000;
+const STATUS_INTERVAL_MS = 10_000;
 
 /**
  * START_REPLICATION … PHYSICAL: a CopyBoth stream of XLogData ('w') and keepalives ('k')
