@@ -25,10 +25,12 @@ function bestRate(bytes: number, run: () => void): number {
 }
 
 /**
- * WAL reader throughput on real WAL: a PostgreSQL server (test harness) runs what
- * `pgbench -i -s 10` and `pgbench -t 100000` do — row-by-row load, primary keys built
- * afterwards, a checkpoint, then TPC-B transactions, one commit each, with the full-page
- * images that follow the checkpoint — and the complete
+ * WAL reader throughput on real WAL: a PostgreSQL server (test harness) runs the
+ * workload of `pgbench -i -s 10` then 100,000 pgbench TPC-B transactions — the load,
+ * primary keys built afterwards, a checkpoint, then one commit per transaction, with the
+ * full-page images that follow the checkpoint. The load inserts rows one record each
+ * (pgbench's COPY would batch them), which makes records more numerous and smaller: the
+ * harder case for a reader, whose cost is per record as much as per byte. The complete
  * segment files are read from pg_wal into memory, so only the reader is timed. Three
  * figures: whole segments chained with their carries (the archiver's path), the same bytes
  * pushed in 64 KiB pieces (the replication stream's path), and CRC-32C alone, which every

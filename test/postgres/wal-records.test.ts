@@ -1,17 +1,19 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseLsn, parseSegmentFileName, segmentStart, type Lsn } from '../../src/main/postgres/lsn.js';
+import { isDrcError } from '../../src/shared/errors.js';
+import { parseLsn, parseSegmentFileName, segmentFileName, segmentNumber, segmentStart, type Lsn } from '../../src/main/postgres/lsn.js';
 import { WAL_PAGE_MAGIC_MAJOR, WAL_PAGE_SIZE } from '../../src/main/postgres/wal/page.js';
 import { summarizeSegment, WalReader, type ReaderCarry, type WalEvent } from '../../src/main/postgres/wal/records.js';
-import { startCluster, stopAllClusters, type TestCluster, type TestMajor } from '../support/postgres.js';
+import { startCluster, stopAllClusters, waitFor, type TestCluster, type TestMajor } from '../support/postgres.js';
 
 /**
  * The WAL reader against WAL written by real servers of each supported major: a known
  * workload (commits with their xids and commit timestamps, an abort, prepared
  * transactions, a restore point, a checkpoint, a segment switch, records spanning pages
- * and a segment boundary), read back from pg_wal and compared with what the server says.
+ * and a segment boundary, then a promotion), read back from pg_wal and compared with what
+ * the server says.
  */
 
 const MAJORS: TestMajor[] = [15, 16, 17, 18];
@@ -224,8 +226,11 @@ describe.each(MAJORS)('WAL records of PostgreSQL %i', (major) => {
   it('recognizes the page magic of this major', () => {
     const first = work.segments[0];
     if (first === undefined) throw new Error('no segments');
-    const summary = summarizeSegment(first.data, first.start, work.segmentSize);
-    expect(summary.carry.magic).toBe(EXPECTED_MAGIC[major]);
+    const reader = new WalReader({ segmentSize: work.segmentSize, startLsn: first.start });
+    expect(reader.major).toBeUndefined();
+    reader.push(first.data.subarray(0, WAL_PAGE_SIZE));
+    expect(reader.major).toBe(major);
+    expect(reader.carry().magic).toBe(EXPECTED_MAGIC[major]);
     expect(WAL_PAGE_MAGIC_MAJOR.get(EXPECTED_MAGIC[major])).toBe(major);
   });
 
@@ -354,32 +359,91 @@ describe.each(MAJORS)('WAL records of PostgreSQL %i', (major) => {
     expect(summary.lastCommitTime).toEqual(summary.events.filter((each) => each.kind === 'commit').at(-1)?.time);
   });
 
-  it('ends valid WAL at a record with a flipped byte, in its data or its header, without a garbage event', () => {
+  it('ends valid WAL at a record with a flipped byte, never producing a garbage event', () => {
     const { carries } = readSegments(work.segments, work.segmentSize);
-    // A commit from the middle of the first batches whose record lies within one page, so the flipped bytes are record bytes.
-    const page = (lsn: Lsn): bigint => lsn / BigInt(WAL_PAGE_SIZE);
+    const pageSize = BigInt(WAL_PAGE_SIZE);
+    // A commit from the middle of the first batches whose record lies within one page.
     const victims = work.commits.slice(5, 20).map((known) => events.find((each) => each.kind === 'commit' && each.xid === known.xid));
-    const victim = victims.find((each) => each !== undefined && page(each.lsn) === page(each.endLsn - 1n));
-    if (victim === undefined) throw new Error('no commit record within one page to corrupt');
-    const index = work.segments.findIndex((segment) => victim.lsn >= segment.start && victim.lsn < segment.start + BigInt(work.segmentSize));
-    const segment = work.segments[index];
-    if (segment === undefined) throw new Error('segment of the commit not found');
-    const carry = carries[index];
-
-    // What a reader that stops right before the record has seen is exactly what must come out.
-    const offset = Number(victim.lsn - segment.start);
-    const prefixReader = carry === undefined ? new WalReader({ segmentSize: work.segmentSize, startLsn: segment.start }) : WalReader.resume(carry);
-    const expected = prefixReader.push(segment.data.subarray(0, offset));
-
-    // offset + 30: the commit time in the main data; offset + 16: xl_info in the header.
-    for (const at of [offset + 30, offset + 16]) {
+    const victim = victims.find((each) => each !== undefined && each.lsn / pageSize === (each.endLsn - 1n) / pageSize);
+    const spanning = events.find((each) => each.kind === 'commit' && each.xid === work.spanningCommit.xid);
+    if (victim === undefined || spanning === undefined) throw new Error('no commit record to corrupt');
+    const boundary = (spanning.endLsn / BigInt(work.segmentSize)) * BigInt(work.segmentSize);
+    const targets = [
+      // the commit time in a record read in place; xl_info in its header
+      victim.lsn + 30n,
+      victim.lsn + 16n,
+      // the padding message that ends where the straddling commit starts: a record checked as it streams by, never copied
+      spanning.lsn - 200n - ((spanning.lsn - 200n) % pageSize < 40n ? 64n : 0n),
+      // the straddling commit's part in the next segment, after a page header: a record assembled across segments
+      boundary + 100n,
+    ];
+    for (const at of targets) {
+      const index = work.segments.findIndex((segment) => at >= segment.start && at < segment.start + BigInt(work.segmentSize));
+      const segment = work.segments[index];
+      if (segment === undefined) throw new Error('no segment holds the byte to flip');
       const corrupted = Buffer.from(segment.data);
-      corrupted[at] = (corrupted[at] ?? 0) ^ 0x01;
-      const summary = summarizeSegment(corrupted, segment.start, work.segmentSize, carry);
+      const offset = Number(at - segment.start);
+      corrupted[offset] = (corrupted[offset] ?? 0) ^ 0x01;
+      const intact = summarizeSegment(segment.data, segment.start, work.segmentSize, carries[index]);
+      const summary = summarizeSegment(corrupted, segment.start, work.segmentSize, carries[index]);
       expect(summary.ended).toBe(true);
-      expect(summary.events).toEqual(expected);
-      expect(summary.lastValidRecordEnd).toBe(prefixReader.lastValidRecordEnd);
-      expect(summary.lastValidRecordEnd).toBeLessThanOrEqual(victim.lsn);
+      // The records before the damaged one, and nothing from it on.
+      const before = intact.events.filter((each) => each.endLsn <= at);
+      expect(summary.events).toEqual(before);
+      expect(summary.lastValidRecordEnd).toBeLessThanOrEqual(at);
+      const carried = carries[index]?.lastValidRecordEnd;
+      expect(summary.lastValidRecordEnd).toBeGreaterThanOrEqual(before.at(-1)?.endLsn ?? (carried === undefined ? segment.start : parseLsn(carried)));
     }
+    expect(work.segments.some((segment) => segment.start === boundary)).toBe(true);
+  });
+
+  it('refuses WAL it cannot belong to: another major, another segment size, a gap between segments', () => {
+    const [first, second] = work.segments;
+    if (first === undefined || second === undefined) throw new Error('fewer than two segments');
+    const thrown = (read: () => unknown): unknown => {
+      try {
+        read();
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    };
+    const fourteen = Buffer.from(first.data.subarray(0, WAL_PAGE_SIZE));
+    fourteen.writeUInt16LE(0xd10d, 0);
+    expect(isDrcError(thrown(() => summarizeSegment(fourteen, first.start, work.segmentSize)), 'PG_SERVER_UNSUPPORTED')).toBe(true);
+    expect(isDrcError(thrown(() => summarizeSegment(second.data.subarray(0, WAL_PAGE_SIZE), second.start, work.segmentSize * 2 >= 1 << 30 ? work.segmentSize / 2 : work.segmentSize * 2)), 'WAL_INVALID')).toBe(true);
+    const { carry } = summarizeSegment(first.data, first.start, work.segmentSize);
+    expect(isDrcError(thrown(() => summarizeSegment(second.data, second.start + BigInt(work.segmentSize), work.segmentSize, carry)), 'WAL_MISSING')).toBe(true);
+    expect(isDrcError(thrown(() => new WalReader({ segmentSize: work.segmentSize, startLsn: first.start + 4n })), 'USAGE')).toBe(true);
+    // Zeroes where a segment should be are no WAL at all: the end, not an error.
+    const zeroes = summarizeSegment(Buffer.alloc(WAL_PAGE_SIZE), first.start, work.segmentSize);
+    expect(zeroes).toMatchObject({ events: [], ended: true, lastValidRecordEnd: first.start });
+  });
+
+  // Last: it turns the server into a standby and promotes it.
+  it('reads the end-of-recovery record a promotion writes, with the new timeline', async () => {
+    if (cluster === undefined) throw new Error('no cluster');
+    await cluster.stop();
+    await writeFile(join(cluster.dataDir, 'standby.signal'), '');
+    await cluster.start();
+    const before = Date.now();
+    await cluster.promote();
+    await waitFor(cluster, 'SELECT NOT pg_is_in_recovery()');
+    const after = Date.now();
+
+    // 00000002.history: "1<TAB>switch point<TAB>reason" — timeline 2 begins at the switch point.
+    const history = await readFile(join(cluster.dataDir, 'pg_wal', '00000002.history'), 'utf8');
+    const switchPoint = parseLsn(history.split('\t')[1] ?? '');
+    const segment = segmentNumber(switchPoint, work.segmentSize);
+    const data = await readFile(join(cluster.dataDir, 'pg_wal', segmentFileName(2, segment, work.segmentSize)));
+    const summary = summarizeSegment(data, segmentStart(segment, work.segmentSize), work.segmentSize);
+    const endOfRecovery = summary.events.find((each) => each.kind === 'checkpoint' && each.lsn >= switchPoint);
+    expect(endOfRecovery?.timeline).toBe(2);
+    // The first record of timeline 2, unless a page header comes first.
+    expect(endOfRecovery?.lsn).toBeLessThanOrEqual(switchPoint + 40n);
+    expect(endOfRecovery?.time?.getTime()).toBeGreaterThanOrEqual(before);
+    expect(endOfRecovery?.time?.getTime()).toBeLessThanOrEqual(after);
+    // Earlier checkpoints in the same segment were written on timeline 1.
+    for (const each of summary.events) if (each.kind === 'checkpoint' && each.lsn < switchPoint) expect(each.timeline).toBe(1);
   });
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { locateServerBinaries, runAsUnprivileged } from '../../src/main/postgres/binaries.js';
+import { locateServerBinaries, runAsUnprivileged, serverReachableBindir } from '../../src/main/postgres/binaries.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -74,7 +74,7 @@ export async function makeTempDir(prefix = 'drc-pg-'): Promise<string> {
 }
 
 export async function startCluster(options: StartClusterOptions): Promise<TestCluster> {
-  const { bindir } = await locateServerBinaries(options.major);
+  const bindir = await serverReachableBindir(await locateServerBinaries(options.major));
   const root = await makeTempDir();
   try {
     await ownForServer(root);
@@ -124,7 +124,7 @@ export async function startCluster(options: StartClusterOptions): Promise<TestCl
  * deletes it too.
  */
 export async function startClusterFromDataDir(dataDir: string, major: TestMajor, options: { port?: number; password?: string } = {}): Promise<TestCluster> {
-  const { bindir } = await locateServerBinaries(major);
+  const bindir = await serverReachableBindir(await locateServerBinaries(major));
   const root = await makeTempDir();
   await ownForServer(root);
   const absolute = resolve(dataDir);

@@ -1,6 +1,7 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { access, constants, readdir, readFile, realpath } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { access, chmod, constants, cp, mkdir, readdir, readFile, realpath, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { DrcError } from '../../shared/errors.js';
@@ -192,4 +193,40 @@ export function runAsUnprivileged(): { uid: number; gid: number } | undefined {
     }
   }
   return unprivileged;
+}
+
+/**
+ * The bindir as the server user can run it. When this process is root and the binaries
+ * live where the `postgres` user cannot reach them (an npm package under /root, say),
+ * their installation (bin, lib, share, which find each other by relative path) is copied
+ * once into a world-readable cache under the temp directory, keyed by version.
+ */
+export async function serverReachableBindir(binaries: ServerBinaries): Promise<string> {
+  const ids = runAsUnprivileged();
+  if (!ids || canRunAs(join(binaries.bindir, 'postgres'), ids)) return binaries.bindir;
+  const installation = dirname(binaries.bindir);
+  const cache = join(tmpdir(), 'drc-server-binaries', `${binaries.version}-${basename(installation)}-${String(binaries.bindir.length)}`);
+  const cachedBindir = join(cache, basename(binaries.bindir));
+  if (canRunAs(join(cachedBindir, 'postgres'), ids)) return cachedBindir;
+  const staging = `${cache}.${String(process.pid)}.tmp`;
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(dirname(cache), { recursive: true, mode: 0o755 });
+  await chmod(dirname(cache), 0o755);
+  await cp(installation, staging, { recursive: true, verbatimSymlinks: true });
+  await chmod(staging, 0o755);
+  await rename(staging, cache).catch(async (error: unknown) => {
+    // Another process finished the same copy first: use that one.
+    await rm(staging, { recursive: true, force: true });
+    if (!canRunAs(join(cachedBindir, 'postgres'), ids)) throw error;
+  });
+  return cachedBindir;
+}
+
+function canRunAs(file: string, ids: { uid: number; gid: number }): boolean {
+  try {
+    execFileSync(file, ['--version'], { stdio: 'ignore', uid: ids.uid, gid: ids.gid });
+    return true;
+  } catch {
+    return false;
+  }
 }

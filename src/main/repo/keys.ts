@@ -42,6 +42,11 @@ export function deriveKeys(masterKey: Buffer): RepositoryKeys {
   return { idKey: derive('chunk id'), dataKey: derive('data'), headerKey: derive('header') };
 }
 
+/** The keys a worker thread needs, rebuilt from the two it is given (it never sees the master key). */
+export function deriveKeysFrom(idKey: Buffer, dataKey: Buffer): RepositoryKeys {
+  return { idKey, dataKey, headerKey: Buffer.alloc(0) };
+}
+
 export function hmacSha256(key: Buffer, data: Buffer | string): Buffer {
   return createHmac('sha256', key).update(data).digest();
 }

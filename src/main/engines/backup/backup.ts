@@ -10,7 +10,7 @@ import type { Manifest, ManifestFile } from '../../repo/manifest.js';
 import { lockAll, releaseAll, type Repository } from '../../repo/repository.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
 import { ChunkWriter, knownChunks } from './chunk-writer.js';
-import { createSealer } from './sealer-pool.js';
+import { ChunkSealer } from './chunk-sealer.js';
 import { FileChunker, defaultChunkerOptions, type ChunkerOptions } from './file-chunker.js';
 import { IncrementalFiles } from './incremental.js';
 import { TarReader } from './tar-reader.js';
@@ -65,7 +65,7 @@ export async function runBackup(set: RepositorySet, options: BackupOptions): Pro
         });
       }
       const known = await Promise.all(repositories.map(async (repository) => ({ repository, known: await knownChunks(repository) })));
-      const writer = new ChunkWriter(known, createSealer(set.keys, repositories[0]?.compression ?? 'zstd'));
+      const writer = new ChunkWriter(known, new ChunkSealer(set.keys, repositories[0]?.compression ?? 'zstd'));
       try {
         const native = options.type === 'incremental' && connection.serverVersion >= 170000 && previous !== undefined;
         const incrementalFrom = native && previous ? await readServerManifest(previous.repository, previous.manifest) : undefined;

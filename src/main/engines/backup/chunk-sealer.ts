@@ -1,33 +1,34 @@
-import type { RepositoryKeys } from '../../repo/keys.js';
+import { CryptoPool } from '../../repo/crypto-pool.js';
 import type { Compression } from '../../repo/envelope.js';
-import { chunkId, sealChunk } from '../../repo/objects.js';
+import type { RepositoryKeys } from '../../repo/keys.js';
 
 /**
- * Hashes and seals chunks. A chunk every repository already holds needs only its id;
- * the costly part (compression and encryption) runs only for new chunks.
+ * Hashes and seals chunks on the crypto pool. A chunk every repository already holds
+ * needs only its id: the workers keep the set of such ids and skip the costly part
+ * (compression and encryption) for them.
  */
-export interface ChunkSealer {
-  /** The chunk's id, and its sealed bytes unless the id is in `skip`. */
-  seal(plaintext: Buffer, skip: ReadonlySet<string>): Promise<{ id: string; sealed: Buffer | undefined }>;
-  /** Seals a chunk whose id is already known (it was skipped, but one repository lacks it after all). */
-  sealKnown(plaintext: Buffer, id: string): Promise<Buffer>;
-  close(): Promise<void>;
-}
+export class ChunkSealer {
+  private readonly pool: CryptoPool;
 
-export class InlineSealer implements ChunkSealer {
-  constructor(
-    private readonly keys: RepositoryKeys,
-    private readonly compression: Compression,
-  ) {}
-
-  async seal(plaintext: Buffer, skip: ReadonlySet<string>): Promise<{ id: string; sealed: Buffer | undefined }> {
-    const id = chunkId(this.keys, plaintext);
-    return { id, sealed: skip.has(id) ? undefined : await sealChunk(this.keys, id, plaintext, this.compression) };
+  constructor(keys: RepositoryKeys, compression: Compression) {
+    this.pool = new CryptoPool(keys, compression);
   }
 
-  sealKnown(plaintext: Buffer, id: string): Promise<Buffer> {
-    return sealChunk(this.keys, id, plaintext, this.compression);
+  /** How many chunks may usefully be in flight at once. */
+  get parallelism(): number {
+    return this.pool.size * 2;
   }
 
-  async close(): Promise<void> {}
+  /** The chunk's id, and its sealed bytes unless every repository holds it. The buffer is handed over. */
+  seal(plaintext: Buffer): Promise<{ id: string; sealed: Buffer | undefined }> {
+    return this.pool.seal(plaintext);
+  }
+
+  markHeldEverywhere(ids: readonly string[]): void {
+    this.pool.addKnown(ids);
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
 }

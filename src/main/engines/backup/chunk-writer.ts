@@ -44,7 +44,7 @@ export class ChunkWriter {
 
   constructor(
     repositories: ReadonlyArray<{ repository: Repository; known: Set<string> }>,
-    private readonly sealer: ChunkSealer,
+    readonly sealer: ChunkSealer,
   ) {
     this.queues = repositories.map(({ repository, known }) => ({
       repository,
@@ -57,23 +57,34 @@ export class ChunkWriter {
     }));
     const [first, ...rest] = repositories;
     this.everywhere = new Set([...(first?.known ?? [])].filter((id) => rest.every((other) => other.known.has(id))));
+    sealer.markHeldEverywhere([...this.everywhere]);
   }
 
-  /** Resolves once the chunk is queued everywhere it is needed (not necessarily written). */
+  /**
+   * Resolves once the chunk is queued everywhere it is needed (not necessarily written).
+   * The plaintext buffer is handed over to a worker thread: do not use it afterwards.
+   */
   async store(plaintext: Buffer): Promise<ChunkRef> {
     this.assertSomeRepositoryLive();
-    const sealed = await this.sealer.seal(plaintext, this.everywhere);
+    const length = plaintext.length;
+    const sealed = await this.sealer.seal(plaintext);
     this.stats.chunks += 1;
-    const ref = { id: sealed.id, length: plaintext.length };
+    const ref = { id: sealed.id, length };
     const lacking = this.live().filter((queue) => !queue.known.has(sealed.id));
     if (lacking.length === 0) return ref;
-    const body = sealed.sealed ?? (await this.sealer.sealKnown(plaintext, sealed.id));
-    this.stats.bytesNew += plaintext.length;
+    if (!sealed.sealed) {
+      // The workers skip only ids every live repository holds; a lacking one means that set is wrong.
+      throw new DrcError('INTERNAL', `unable to store chunk ${sealed.id}: it was not sealed although '${lacking[0]?.repository.name ?? ''}' lacks it`);
+    }
+    this.stats.bytesNew += length;
     for (const queue of lacking) {
       queue.known.add(sealed.id);
-      await this.enqueue(queue, sealed.id, body);
+      await this.enqueue(queue, sealed.id, sealed.sealed);
     }
-    if (this.live().every((queue) => queue.known.has(sealed.id))) this.everywhere.add(sealed.id);
+    if (this.live().every((queue) => queue.known.has(sealed.id)) && !this.everywhere.has(sealed.id)) {
+      this.everywhere.add(sealed.id);
+      this.sealer.markHeldEverywhere([sealed.id]);
+    }
     return ref;
   }
 

@@ -15,9 +15,11 @@ export interface ChunkerOptions {
   /** Files smaller than this go into bundles. */
   readonly bundleBelow: number;
   readonly bundleCap: number;
+  /** Chunks being sealed and queued at once: enough to keep every worker thread busy. */
+  readonly inFlight: number;
 }
 
-export const defaultChunkerOptions: ChunkerOptions = { chunkSize: 1024 * 1024, bundleBelow: 128 * 1024, bundleCap: 4 * 1024 * 1024 };
+export const defaultChunkerOptions: ChunkerOptions = { chunkSize: 1024 * 1024, bundleBelow: 128 * 1024, bundleCap: 4 * 1024 * 1024, inFlight: 8 };
 
 const pageSize = 8192;
 
@@ -41,6 +43,8 @@ export class FileChunker implements TarSink {
   bytesRead = 0;
 
   private pathPrefix = '';
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: Error | undefined;
 
   constructor(
     private readonly store: StoreChunk,
@@ -105,17 +109,32 @@ export class FileChunker implements TarSink {
     return this.options.chunkSize;
   }
 
-  /** Stores a file's complete content as chunks (a rebuilt incremental file, the server's manifest). */
+  /** Stores a whole blob (the server's backup_manifest) as chunks. */
   async storeWhole(content: Buffer): Promise<ChunkRef[]> {
     const refs: ChunkRef[] = [];
     for (let offset = 0; offset < content.length; offset += this.options.chunkSize) {
-      refs.push(await this.store(content.subarray(offset, offset + this.options.chunkSize)));
+      await this.storeInto(refs, Buffer.from(content.subarray(offset, offset + this.options.chunkSize)));
     }
+    await this.settle();
     return refs;
   }
 
-  storeChunk(plaintext: Buffer): Promise<ChunkRef> {
-    return this.store(plaintext);
+  /**
+   * Stores a chunk and puts its reference at the end of `refs` once known. Several chunks
+   * are in flight at once (the workers seal in parallel); `settle()` waits for them all.
+   */
+  async storeInto(refs: ChunkRef[], plaintext: Buffer): Promise<void> {
+    const index = refs.length;
+    refs.push({ id: '', length: plaintext.length });
+    await this.launch(plaintext, (ref) => {
+      refs[index] = ref;
+    });
+  }
+
+  /** Waits until every chunk handed out is stored; throws the first failure. */
+  async settle(): Promise<void> {
+    await Promise.all(this.inFlight);
+    this.throwIfFailed();
   }
 
   /** Records a file whose chunks the caller produced (a rebuilt incremental file). */
@@ -123,26 +142,45 @@ export class FileChunker implements TarSink {
     this.files.push(file);
   }
 
-  /** Stores the last open bundle; call once after the last archive. */
+  /** Stores the last open bundle and waits for every chunk; call once after the last archive. */
   async finish(): Promise<void> {
     await this.flushBundle();
+    await this.settle();
+  }
+
+  private async launch(plaintext: Buffer, place: (ref: ChunkRef) => void): Promise<void> {
+    this.throwIfFailed();
+    const task = this.store(plaintext).then(place, (error: unknown) => {
+      this.failure ??= error instanceof Error ? error : new Error(String(error));
+    });
+    const tracked: Promise<void> = task.finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
+    while (this.inFlight.size >= this.options.inFlight) await Promise.race(this.inFlight);
+    this.throwIfFailed();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
   }
 
   private async flushChunk(file: ManifestFile): Promise<void> {
-    const ref = await this.store(this.chunk.subarray(0, this.chunkFill));
-    file.chunks.push(ref);
-    // A fresh buffer: a sealer running on another thread may have taken the old one.
+    const chunk = this.chunk.subarray(0, this.chunkFill);
+    // A fresh buffer first: the old one is handed to a worker thread.
     this.chunk = Buffer.allocUnsafe(this.options.chunkSize);
     this.chunkFill = 0;
+    await this.storeInto(file.chunks, chunk);
   }
 
   private async flushBundle(): Promise<void> {
     if (this.bundled.length === 0) return;
-    const ref = await this.store(this.bundle.subarray(0, this.bundleFill));
-    for (const piece of this.bundled) piece.file.chunks.push({ id: ref.id, offset: piece.offset, length: piece.length });
+    const pieces = this.bundled;
+    const bundle = this.bundle.subarray(0, this.bundleFill);
     this.bundled = [];
     this.bundle = Buffer.allocUnsafe(this.options.bundleCap);
     this.bundleFill = 0;
+    await this.launch(bundle, (ref) => {
+      for (const piece of pieces) piece.file.chunks.push({ id: ref.id, offset: piece.offset, length: piece.length });
+    });
   }
 }
 

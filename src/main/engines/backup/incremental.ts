@@ -218,7 +218,7 @@ export class IncrementalFiles {
       if (block >= firstBlock && block < firstBlock + blocks) content.copy(chunk, (block - firstBlock) * blockSize);
     }
     for (const block of [...file.pending.keys()]) if (block < firstBlock + blocks) file.pending.delete(block);
-    file.refs.push(await this.chunker.storeChunk(chunk));
+    await this.chunker.storeInto(file.refs, chunk);
   }
 
   /** `length` bytes of the previous backup's copy of the file from `start` (shorter if it was shorter). */

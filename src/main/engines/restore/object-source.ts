@@ -20,7 +20,14 @@ export class ObjectSource {
   private readonly cache = new Map<string, Promise<Buffer>>();
   private readonly cacheLimit = 32;
 
-  constructor(readonly repositories: readonly Repository[]) {
+  /**
+   * `opener`, when given, authenticates and decompresses on worker threads (the crypto
+   * pool); without it objects are opened on this thread.
+   */
+  constructor(
+    readonly repositories: readonly Repository[],
+    private readonly opener?: (repository: string, name: string, sealed: Buffer) => Promise<Buffer>,
+  ) {
     if (repositories.length === 0) throw new DrcError('REPO_NOT_INITIALIZED', 'unable to restore: no repository is reachable', { hints: ['check `drc repo info`'] });
   }
 
@@ -43,7 +50,7 @@ export class ObjectSource {
     const failures: Array<{ repository: string; reason: string }> = [];
     for (const repository of candidates) {
       try {
-        const plaintext = await repository.readObject(name);
+        const plaintext = this.opener ? await this.opener(repository.name, name, await repository.target.get(name)) : await repository.readObject(name);
         for (const failure of failures) this.fallbacks.push({ object: name, failed: failure.repository, usedInstead: repository.name, reason: failure.reason });
         return plaintext;
       } catch (error) {

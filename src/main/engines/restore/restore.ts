@@ -3,6 +3,7 @@ import { DrcError } from '../../../shared/errors.js';
 import { newEvent, type RepositoryEvent } from '../../repo/events.js';
 import { decodeManifest, manifestObjectName, type Manifest } from '../../repo/manifest.js';
 import type { Repository } from '../../repo/repository.js';
+import { CryptoPool } from '../../repo/crypto-pool.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
 import { listBackups } from '../backup/catalog.js';
 import { WalCatalog } from '../wal/catalog.js';
@@ -51,17 +52,24 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
 
   await prepareTargetDirectory(options.targetDir);
 
-  const source = new ObjectSource([...holders, ...repositories.filter((repository) => !holders.includes(repository))]);
-  const manifest = await readManifestWithFallback(source, plan.backup.record.id);
-  const total = manifest.files.reduce((sum, file) => sum + file.size, 0);
+  const pool = new CryptoPool(set.keys, holders[0]?.compression ?? 'zstd');
+  let written: { files: number; bytes: number };
+  let wal: Awaited<ReturnType<typeof copyWal>>;
   let done = 0;
-  const written = await writeDataFiles(manifest, options.targetDir, source, (bytes) => {
-    done += bytes;
-    progress({ phase: 'fetch', bytesDone: done, bytesTotal: total });
-  });
-
-  progress({ phase: 'wal', bytesDone: done, bytesTotal: total });
-  const wal = await copyWal(plan, options.target, catalog, source, walDirectory(options.targetDir));
+  let total = 0;
+  const source = new ObjectSource([...holders, ...repositories.filter((repository) => !holders.includes(repository))], (repository, name, sealed) => pool.open(repository, name, sealed));
+  try {
+    const manifest = await readManifestWithFallback(source, plan.backup.record.id);
+    total = manifest.files.reduce((sum, file) => sum + file.size, 0);
+    written = await writeDataFiles(manifest, options.targetDir, source, (bytes) => {
+      done += bytes;
+      progress({ phase: 'fetch', bytesDone: done, bytesTotal: total });
+    });
+    progress({ phase: 'wal', bytesDone: done, bytesTotal: total });
+    wal = await copyWal(plan, options.target, catalog, source, walDirectory(options.targetDir));
+  } finally {
+    await pool.close();
+  }
 
   progress({ phase: 'configure', bytesDone: done, bytesTotal: total });
   await writeRecoveryConfig(options.targetDir, options.target, {

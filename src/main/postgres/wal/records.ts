@@ -85,8 +85,12 @@ export interface ReaderCarry {
   readonly timeline: number;
   /** The bytes of a page header read so far, when the data stopped inside one (base64). */
   readonly pageHeader?: string;
-  /** The record being assembled when the data stopped: its start and its bytes so far (base64). */
-  readonly partialRecord?: { readonly lsn: string; readonly bytes: string };
+  /**
+   * The record under way when the data stopped: its start and its bytes so far (base64).
+   * For a record whose contents no event needs, only its header is kept, with the number
+   * of bytes read and the running CRC of those after the header.
+   */
+  readonly partialRecord?: { readonly lsn: string; readonly bytes: string; readonly read?: number; readonly crc?: number };
 }
 
 export interface WalReaderOptions {
@@ -182,14 +186,18 @@ export class WalReader {
   private readonly recordHeader = Buffer.alloc(RECORD_HEADER_SIZE);
   private headerGot = 0;
   /**
-   * A record assembled across pages or pieces (phase body): its first recordGot bytes are
-   * in `record`, which is the reused `assembly` buffer unless the record is too big to keep
-   * a buffer of its size around.
+   * A record that spans pages or pieces (phase body), recordGot of its recordLength bytes
+   * read. If an event needs its contents (`assembling`), they are gathered in `record`:
+   * the reused `assembly` buffer unless the record is too big to keep a buffer of its size
+   * around. Otherwise its header stays in recordHeader and the rest only passes through
+   * `crc`, so full-page images and huge records are never copied.
    */
+  private assembling = false;
   private assembly = Buffer.allocUnsafe(64 * 1024);
   private record = this.assembly;
   private recordLength = 0;
   private recordGot = 0;
+  private crc = CRC32C_INIT;
   private recordHi = 0;
   private recordLo = 0;
 
@@ -291,11 +299,12 @@ export class WalReader {
       }
       if (phase === 'body') {
         const take = Math.min(limit - i, this.recordLength - this.recordGot);
-        data.copy(this.record, this.recordGot, i, i + take);
+        if (this.assembling) data.copy(this.record, this.recordGot, i, i + take);
+        else this.crc = crc32cUpdate(data, i, i + take, this.crc);
         i += take;
         this.advance(take);
         this.recordGot += take;
-        if (this.recordGot === this.recordLength) this.finishRecord(this.record, 0, this.recordHi, this.recordLo, events);
+        if (this.recordGot === this.recordLength) this.finishBody(events);
         continue;
       }
 
@@ -319,7 +328,7 @@ export class WalReader {
       this.advance(take);
       this.headerGot += take;
       // xl_tot_len comes first, so a zeroed tail is recognized before the rest of the header arrives.
-      if (this.headerGot >= 4 && this.recordHeader.readUInt32LE(0) < RECORD_HEADER_SIZE) this.end();
+      if (this.headerGot >= 4 && u32(this.recordHeader, 0) < RECORD_HEADER_SIZE) this.end();
       else if (this.headerGot === RECORD_HEADER_SIZE) this.startBody(events);
     }
     return events;
@@ -328,10 +337,13 @@ export class WalReader {
   /** State to continue from in another reader (`WalReader.resume`); plain JSON. */
   carry(): ReaderCarry {
     let partialRecord: ReaderCarry['partialRecord'];
-    if (this.phase === 'body') {
-      partialRecord = { lsn: formatLsn(this.lsnOf(this.recordHi, this.recordLo)), bytes: this.record.subarray(0, this.recordGot).toString('base64') };
+    const recordLsn = (): string => formatLsn(this.lsnOf(this.recordHi, this.recordLo));
+    if (this.phase === 'body' && this.assembling) {
+      partialRecord = { lsn: recordLsn(), bytes: this.record.subarray(0, this.recordGot).toString('base64') };
+    } else if (this.phase === 'body') {
+      partialRecord = { lsn: recordLsn(), bytes: this.recordHeader.toString('base64'), read: this.recordGot, crc: this.crc };
     } else if (this.phase === 'record' && this.headerGot > 0) {
-      partialRecord = { lsn: formatLsn(this.lsnOf(this.recordHi, this.recordLo)), bytes: this.recordHeader.subarray(0, this.headerGot).toString('base64') };
+      partialRecord = { lsn: recordLsn(), bytes: this.recordHeader.subarray(0, this.headerGot).toString('base64') };
     }
     const pageOff = this.off % WAL_PAGE_SIZE;
     const inPageHeader = pageOff > 0 && pageOff < (this.off < WAL_PAGE_SIZE ? LONG_PAGE_HEADER_SIZE : SHORT_PAGE_HEADER_SIZE);
@@ -371,12 +383,21 @@ export class WalReader {
       const start = lsnToHalves(parseLsn(carry.partialRecord.lsn));
       this.recordHi = start.hi;
       this.recordLo = start.lo;
+      const { read, crc } = carry.partialRecord;
       const bytes = Buffer.from(carry.partialRecord.bytes, 'base64');
-      if (bytes.length < RECORD_HEADER_SIZE) {
+      if (read !== undefined && crc !== undefined) {
+        bytes.copy(this.recordHeader);
+        this.assembling = false;
+        this.recordLength = u32(bytes, 0);
+        this.recordGot = read;
+        this.crc = crc;
+        this.phase = 'body';
+      } else if (bytes.length < RECORD_HEADER_SIZE) {
         bytes.copy(this.recordHeader);
         this.headerGot = bytes.length;
       } else {
-        this.prepareRecord(bytes.readUInt32LE(0));
+        this.assembling = true;
+        this.prepareRecord(u32(bytes, 0));
         bytes.copy(this.record);
         this.recordGot = bytes.length;
         this.phase = 'body';
@@ -469,7 +490,7 @@ export class WalReader {
       return;
     }
     if (continued) {
-      const total = this.phase === 'body' ? this.recordLength : this.recordHeader.readUInt32LE(0);
+      const total = this.phase === 'body' ? this.recordLength : u32(this.recordHeader, 0);
       const got = this.phase === 'body' ? this.recordGot : this.headerGot;
       if (remaining === 0 || remaining !== total - got) this.end();
     } else if ((info & XLP_FIRST_IS_OVERWRITE_CONTRECORD) !== 0) {
@@ -522,15 +543,31 @@ export class WalReader {
     return p;
   }
 
-  /** The header of a record that spans pages or pieces is complete: check it and make room for the rest. */
+  /** The header of a record that spans pages or pieces is complete: check it and get ready for the rest. */
   private startBody(events: WalEvent[]): void {
     this.headerGot = 0;
-    if (!this.validHeader(this.recordHeader, 0, this.recordHi, this.recordLo)) return this.end();
-    this.prepareRecord(this.recordHeader.readUInt32LE(0));
-    copySmall(this.recordHeader, 0, RECORD_HEADER_SIZE, this.record, 0);
+    const header = this.recordHeader;
+    if (!this.validHeader(header, 0, this.recordHi, this.recordLo)) return this.end();
+    const length = u32(header, 0);
+    this.assembling = hasEvent(header[17] as number, header[16] as number);
+    if (this.assembling) {
+      this.prepareRecord(length);
+      copySmall(header, 0, RECORD_HEADER_SIZE, this.record, 0);
+    } else {
+      this.recordLength = length;
+      this.crc = CRC32C_INIT;
+    }
     this.recordGot = RECORD_HEADER_SIZE;
-    if (this.recordLength === RECORD_HEADER_SIZE) this.finishRecord(this.record, 0, this.recordHi, this.recordLo, events);
+    if (length === RECORD_HEADER_SIZE) this.finishBody(events);
     else this.phase = 'body';
+  }
+
+  /** The last byte of a spanning record has been read. */
+  private finishBody(events: WalEvent[]): void {
+    if (this.assembling) return this.finishRecord(this.record, 0, this.recordHi, this.recordLo, events);
+    const header = this.recordHeader;
+    if (crc32cFinish(crc32cUpdate(header, 0, RECORD_CRC_OFFSET, this.crc)) !== u32(header, RECORD_CRC_OFFSET)) return this.end();
+    this.accept(header, 0, this.recordHi, this.recordLo, events);
   }
 
   /** Room for a record of `length` bytes. Full-page images make most records span pages, so the buffer is reused. */
@@ -544,24 +581,30 @@ export class WalReader {
 
   /**
    * buf[start, start + xl_tot_len) is a whole record starting at LSN (hi, lo), and the
-   * reader stands just after its last byte. Verifies its CRC and reports its event.
+   * reader stands just after its last byte. Verifies its CRC and accepts it.
    */
   private finishRecord(buf: Buffer, start: number, hi: number, lo: number, events: WalEvent[]): void {
     this.record = this.assembly;
-    const totalLength = u32(buf, start);
     // ValidXLogRecord: the CRC covers the data after the header, then the header up to xl_crc.
-    const crc = crc32cUpdate(buf, start, start + RECORD_CRC_OFFSET, crc32cUpdate(buf, start + RECORD_HEADER_SIZE, start + totalLength, CRC32C_INIT));
+    const crc = crc32cUpdate(buf, start, start + RECORD_CRC_OFFSET, crc32cUpdate(buf, start + RECORD_HEADER_SIZE, start + u32(buf, start), CRC32C_INIT));
     if (crc32cFinish(crc) !== u32(buf, start + RECORD_CRC_OFFSET)) return this.end();
+    this.accept(buf, start, hi, lo, events);
+  }
 
+  /**
+   * A CRC-valid record starting at LSN (hi, lo) ends where the reader stands: report its
+   * event and move on. buf[start…] holds the whole record if it has an event, else at least its header.
+   */
+  private accept(buf: Buffer, start: number, hi: number, lo: number, events: WalEvent[]): void {
     const pad = (8 - (this.off & 7)) & 7;
     const endHi = this.segHi;
     const endLo = this.segLo + this.off + pad;
     const rmid = buf[start + 17] as number;
-    if (rmid <= RM_XACT_ID) {
-      const event = this.describe(buf, start, totalLength, hi, lo, endHi, endLo);
+    if (hasEvent(rmid, buf[start + 16] as number)) {
+      const event = this.describe(buf, start, u32(buf, start), hi, lo, endHi, endLo);
       // A record whose CRC holds but whose layout does not is as invalid to PostgreSQL as a torn one.
       if (event === null) return this.end();
-      if (event !== undefined) events.push(event);
+      events.push(event);
     }
     this.prevKnown = true;
     this.prevHi = hi;
@@ -576,15 +619,14 @@ export class WalReader {
     }
   }
 
-  /** The event of an XLOG or transaction record: undefined if it has none, null if its data is malformed. */
-  private describe(buf: Buffer, start: number, totalLength: number, hi: number, lo: number, endHi: number, endLo: number): WalEvent | undefined | null {
+  /** The event of a record `hasEvent` picked: null if its data is malformed. */
+  private describe(buf: Buffer, start: number, totalLength: number, hi: number, lo: number, endHi: number, endLo: number): WalEvent | null {
     const info = buf[start + 16] as number;
     const xid = buf.readUInt32LE(start + 4);
 
     if ((buf[start + 17] as number) === RM_XACT_ID) {
       const op = info & XLOG_XACT_OPMASK;
       const commit = op === XLOG_XACT_COMMIT || op === XLOG_XACT_COMMIT_PREPARED;
-      if (!commit && op !== XLOG_XACT_ABORT && op !== XLOG_XACT_ABORT_PREPARED) return undefined;
       const length = mainDataLength(buf, start, totalLength);
       if (length < 8) return null;
       const main = start + totalLength - length;
@@ -616,16 +658,14 @@ export class WalReader {
         const seconds = Number(buf.readBigInt64LE(main + 64));
         return { kind: 'checkpoint', lsn: this.lsnOf(hi, lo), endLsn: this.lsnOf(endHi, endLo), xid, timeline: buf.readUInt32LE(main + 8), time: new Date(seconds * 1000), timeMicros: seconds * 1_000_000 };
       }
-      case XLOG_END_OF_RECOVERY: {
-        // xl_end_of_recovery: TimestampTz end_time; TimeLineID ThisTimeLineID; …
+      default: {
+        // XLOG_END_OF_RECOVERY, the last kind hasEvent lets through. xl_end_of_recovery: TimestampTz end_time; TimeLineID ThisTimeLineID; …
         const length = mainDataLength(buf, start, totalLength);
         if (length < 12) return null;
         const main = start + totalLength - length;
         const micros = readTimestampMicros(buf, main);
         return { kind: 'checkpoint', lsn: this.lsnOf(hi, lo), endLsn: this.lsnOf(endHi, endLo), xid, timeline: buf.readUInt32LE(main + 8), time: microsToDate(micros), timeMicros: micros };
       }
-      default:
-        return undefined;
     }
   }
 
@@ -675,18 +715,20 @@ export interface SegmentSummary {
 }
 
 /**
- * Reads one segment file. Without `carry` it starts fresh at the segment (skipping a record
- * continued from the previous one); with the carry of the previous segment's summary it
- * also completes the record that straddles the boundary.
+ * Reads one segment file (or the written part of the one being written). Without `carry`
+ * it starts fresh at the segment, skipping a record continued from the previous one; with
+ * the carry of the previous segment's summary it also completes the record that straddles
+ * the boundary. Once valid WAL has ended, later segments read with that carry yield
+ * nothing: the ended one has to be read again once it is complete.
  */
 export function summarizeSegment(segment: Buffer, segmentStartLsn: Lsn, segmentSize: number, carry?: ReaderCarry): SegmentSummary {
   if (carry !== undefined && carry.segmentSize !== segmentSize) {
     throw new DrcError('USAGE', `unable to read WAL segment at '${formatLsn(segmentStartLsn)}': the previous segment was read with segment size ${String(carry.segmentSize)}, not ${String(segmentSize)}`);
   }
-  const reader = carry === undefined ? new WalReader({ segmentSize, startLsn: segmentStartLsn }) : WalReader.resume(carry);
   if (segmentStartLsn % BigInt(segmentSize) !== 0n || segment.length > segmentSize) {
     throw new DrcError('USAGE', `unable to read WAL segment at '${formatLsn(segmentStartLsn)}': a segment starts at a multiple of ${String(segmentSize)} bytes and is no longer than that`);
   }
+  const reader = carry === undefined ? new WalReader({ segmentSize, startLsn: segmentStartLsn }) : WalReader.resume(carry);
   if (reader.nextLsn !== segmentStartLsn) {
     throw new DrcError('WAL_MISSING', `unable to read WAL segment at '${formatLsn(segmentStartLsn)}': the previous segment's reading ended at '${formatLsn(reader.nextLsn)}'`, {
       hints: ['read segments in order, each with the carry of the one before it'],
@@ -708,6 +750,17 @@ export function summarizeSegment(segment: Buffer, segmentStartLsn: Lsn, segmentS
     ended: reader.ended,
     carry: reader.carry(),
   };
+}
+
+/** Whether a record (by xl_rmid and xl_info) is one that yields an event; only these are decoded. */
+function hasEvent(rmid: number, info: number): boolean {
+  if (rmid === RM_XACT_ID) {
+    const op = info & XLOG_XACT_OPMASK;
+    return op === XLOG_XACT_COMMIT || op === XLOG_XACT_COMMIT_PREPARED || op === XLOG_XACT_ABORT || op === XLOG_XACT_ABORT_PREPARED;
+  }
+  if (rmid !== RM_XLOG_ID) return false;
+  const op = info & XLR_RMGR_INFO_MASK;
+  return op === XLOG_SWITCH || op === XLOG_RESTORE_POINT || op === XLOG_CHECKPOINT_SHUTDOWN || op === XLOG_CHECKPOINT_ONLINE || op === XLOG_END_OF_RECOVERY;
 }
 
 /**

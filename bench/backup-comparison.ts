@@ -1,0 +1,253 @@
+import { rm } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { BackupRecord } from '../src/shared/contract/backup.js';
+import type { RestoreReport } from '../src/shared/contract/restore.js';
+import { drc } from '../test/support/cli.js';
+import { writeTestConfig } from '../test/support/drc-config.js';
+import { makeTempDir, startCluster, stopAllClusters, type TestCluster } from '../test/support/postgres.js';
+import { CpuProfiler } from './support/cpu-profile.js';
+import { PgBackRest, type PgBackRestBackup } from './support/pgbackrest.js';
+import { directoryBytes, findExecutable, run, syncDisks, timed } from './support/processes.js';
+
+const MiB = 1024 * 1024;
+
+export interface BackupComparisonOptions {
+  /** Dataset size factor: 1 = pgbench scale 100 + 2 million notes (about 2 GB). */
+  readonly scale?: number;
+  /** Write a main-thread CPU profile of each drc command here, and print where its time went (slows drc down a little). */
+  readonly profileDir?: string;
+}
+
+/** One line of the result table: drc against pgBackRest, and the target ratio. */
+interface Row {
+  readonly operation: string;
+  readonly drcSeconds: number | undefined;
+  readonly otherSeconds: number | undefined;
+  readonly drcBytes?: number | undefined;
+  readonly otherBytes?: number | undefined;
+  /** drc/pgBackRest must be at most `time` (and, when given, stored bytes at most `bytes`). */
+  readonly target: { readonly time: number; readonly bytes?: number };
+}
+
+/**
+ * drc against pgBackRest 2.45 (and pg_basebackup as the floor for reading everything), on
+ * one PostgreSQL 15 cluster of about 2 GB: full backup, a contiguous and a scattered 5%
+ * update each followed by an incremental (chained: full → contiguous incr → scattered
+ * incr, for both tools), and a restore of the latest backup into an empty directory.
+ * Prints figures and ratios; asserts nothing.
+ *
+ * Fairness: one cluster, every directory under the same temp filesystem, an untimed
+ * pg_basebackup first so the data directory is in the page cache for everyone, a
+ * CHECKPOINT and `sync` before each timed step (so neither tool pays for the other's
+ * dirty pages or the update's checkpoint), both tools with a fast checkpoint, and
+ * autovacuum off after a VACUUM FREEZE so nothing rewrites pages between the two tools'
+ * runs. Differences that stay: drc encrypts (AES-256-GCM) and compresses with zstd-1
+ * (its repository default); pgBackRest here neither encrypts nor compresses with other
+ * than lz4, as configured; drc carries the backup's WAL inside the backup, pgBackRest
+ * in its archive (archive-copy=n), so its WAL is not in its stored bytes.
+ */
+export async function benchBackupComparison(options: BackupComparisonOptions = {}): Promise<void> {
+  const scale = options.scale ?? 1;
+  const pgbenchScale = Math.max(1, Math.round(100 * scale));
+  const noteRows = Math.max(1000, Math.round(2_000_000 * scale));
+  const accounts = pgbenchScale * 100_000;
+
+  const previousPassphrase = process.env.DRC_TEST_PASSPHRASE;
+  process.env.DRC_TEST_PASSPHRASE = 'backup comparison bench';
+  const roots: string[] = [];
+  let cluster: TestCluster | undefined;
+  const profiler = new CpuProfiler(options.profileDir);
+  try {
+    console.log(`\n## backup comparison — drc vs pgBackRest on PostgreSQL 15, pgbench scale ${String(pgbenchScale)} + ${String(noteRows)} notes`);
+    const cpuList = cpus();
+    console.log(`machine: ${String(cpuList.length)} CPU(s): ${cpuList[0]?.model ?? 'unknown'}; ${(totalmem() / 1024 ** 3).toFixed(1)} GiB RAM; Node ${process.version}; temp dirs under ${tmpdir()}`);
+
+    const pgbackrestPath = await findExecutable('pgbackrest');
+    const pgbackrestVersion = pgbackrestPath ? (await run(pgbackrestPath, ['version'], { check: false })).stdout.trim() : undefined;
+    console.log(pgbackrestPath ? `comparator: ${pgbackrestVersion ?? 'pgBackRest'} at ${pgbackrestPath}` : 'comparator: pgBackRest is NOT installed: its columns are skipped (apt-get install pgbackrest)');
+
+    // archive_command starts as a no-op: the load's WAL needs no archive (there is no backup
+    // yet); it becomes pgBackRest's archive-push once the data is in.
+    cluster = await startCluster({
+      major: 15,
+      settings: { wal_level: 'replica', archive_mode: 'on', archive_command: "'/bin/true'", max_wal_size: '4GB', checkpoint_timeout: '30min', autovacuum: 'off', shared_buffers: "'256MB'" },
+    });
+    const source = cluster;
+    const [version] = await source.sql<{ version: string }>('SHOW server_version');
+    console.log(`cluster: PostgreSQL ${version?.version ?? '15'} on 127.0.0.1:${String(source.port)}, data directory ${source.dataDir}`);
+
+    const root = await makeTempDir('drc-bench-cmp-');
+    roots.push(root);
+    const pgbackrest = pgbackrestPath ? await PgBackRest.configure(pgbackrestPath, root, source) : undefined;
+
+    // 1. The dataset.
+    const pgbench = await findExecutable('pgbench', [source.bindir]);
+    const load = await timed(async () => {
+      if (pgbench) {
+        await run(pgbench, ['-i', '-I', 'dtGvp', '-s', String(pgbenchScale), '-h', '127.0.0.1', '-p', String(source.port), '-U', 'postgres', 'postgres']);
+      } else {
+        await createPgbenchAccountsBySql(source, pgbenchScale);
+      }
+      await source.sql(`CREATE TABLE notes AS SELECT g AS id, md5(g::text) || repeat(' wedding note', 8) AS body FROM generate_series(1, ${String(noteRows)}) g`);
+      await source.sql('VACUUM (FREEZE, ANALYZE)');
+      await source.sql('CHECKPOINT');
+    });
+    const [sizes] = await source.sql<{ db: string; cluster: string; accounts: string; notes: string }>(
+      "SELECT pg_database_size('postgres')::text AS db, (SELECT sum(pg_database_size(datname)) FROM pg_database)::text AS cluster, pg_total_relation_size('pgbench_accounts')::text AS accounts, pg_total_relation_size('notes')::text AS notes",
+    );
+    console.log(
+      `dataset: ${pgbench ? `pgbench -i -s ${String(pgbenchScale)} (server-side generation)` : `pgbench not found: pgbench_accounts made by SQL (${String(accounts)} rows)`} + notes, loaded in ${load.seconds.toFixed(1)} s; ` +
+        `database 'postgres' ${mib(Number(sizes?.db))} (pgbench_accounts ${mib(Number(sizes?.accounts))}, notes ${mib(Number(sizes?.notes))}), all databases ${mib(Number(sizes?.cluster))}`,
+    );
+
+    if (pgbackrest) {
+      await source.sql(`ALTER SYSTEM SET archive_command = '${pgbackrest.archiveCommand.replaceAll("'", "''")}'`);
+      await source.sql('SELECT pg_reload_conf()');
+      await pgbackrest.command('stanza-create');
+      const check = await pgbackrest.command('check');
+      console.log(`pgBackRest: stanza 'bench' created, archive_command = pgbackrest archive-push (check passed in ${check.seconds.toFixed(1)} s); repository ${pgbackrest.repoPath}; lz4, process-max=2, start-fast=y, no encryption`);
+    }
+
+    // 2. pg_basebackup: warms the page cache for everyone, then the floor, timed.
+    const pgBasebackup = await findExecutable('pg_basebackup', [source.bindir]);
+    let basebackupSeconds: number | undefined;
+    if (pgBasebackup) {
+      const args = ['-h', '127.0.0.1', '-p', String(source.port), '-U', 'postgres', '-D', '-', '-Ft', '-X', 'none', '-c', 'fast'];
+      const warm = await run(pgBasebackup, args, { stdout: 'discard' });
+      await checkpointAndSync(source);
+      const floor = await run(pgBasebackup, args, { stdout: 'discard' });
+      basebackupSeconds = floor.seconds;
+      console.log(`pg_basebackup -Ft -D - -X none -c fast > /dev/null: ${floor.seconds.toFixed(1)} s (${mibPerSecond(Number(sizes?.cluster), floor.seconds)}; the warm-up run took ${warm.seconds.toFixed(1)} s)`);
+    } else {
+      console.log('pg_basebackup: not found, skipped (the page cache is warm from the load anyway)');
+    }
+
+    // 3. drc: repository, full backup.
+    const config = await writeTestConfig(root, source, ['nas']);
+    const drcRun = async <T>(label: string, args: string[]): Promise<{ value: T; seconds: number }> => {
+      const result = await timed(() => profiler.around(label, () => drc([...args, '--config', config.path, '--json'])));
+      if (result.value.code !== 0) throw new Error(`drc ${args.join(' ')} exited with ${String(result.value.code)}: ${result.value.stdout}${result.value.stderr}`);
+      return { value: result.value.json<T>(), seconds: result.seconds };
+    };
+    await drcRun('repo init', ['repo', 'init', '--kdf-cost', '14']);
+
+    const rows: Row[] = [];
+    const backupBoth = async (operation: string, drcType: 'full' | 'incremental', otherType: 'full' | 'incr', target: Row['target']): Promise<void> => {
+      await checkpointAndSync(source);
+      const mine = await drcRun<BackupRecord>(`drc backup ${drcType}`, ['backup', '--type', drcType]);
+      let other: { seconds: number; backup: PgBackRestBackup } | undefined;
+      if (pgbackrest) {
+        await checkpointAndSync(source);
+        const finished = await pgbackrest.command('backup', [`--type=${otherType}`]);
+        other = { seconds: finished.seconds, backup: await pgbackrest.latestBackup() };
+      }
+      const otherStored = other ? (otherType === 'full' ? other.backup.info.repository.size : other.backup.info.repository.delta) : undefined;
+      console.log(
+        `${operation}: drc ${mine.seconds.toFixed(1)} s (engine ${(mine.value.durationMs / 1000).toFixed(1)} s), read ${mib(mine.value.bytesRead)}, new ${mib(mine.value.bytesNew)}, stored ${mib(mine.value.bytesStored)}` +
+          (other ? `; pgBackRest ${other.seconds.toFixed(1)} s, ${other.backup.label}: read ${mib(otherType === 'full' ? other.backup.info.size : other.backup.info.delta)}, stored ${mib(otherStored ?? 0)}` : '; pgBackRest skipped'),
+      );
+      rows.push({ operation, drcSeconds: mine.seconds, otherSeconds: other?.seconds, drcBytes: mine.value.bytesStored, otherBytes: otherStored, target });
+    };
+
+    await backupBoth('full backup', 'full', 'full', { time: 0.75 });
+
+    // 4. Incrementals, chained on both sides: full → contiguous incr → scattered incr.
+    const contiguousLimit = Math.round(accounts / 20);
+    const contiguous = await timed(() => source.sql(`UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= ${String(contiguousLimit)}`));
+    console.log(`contiguous 5% update (aid <= ${String(contiguousLimit)}) in ${contiguous.seconds.toFixed(1)} s`);
+    await backupBoth('incr, contiguous 5%', 'incremental', 'incr', { time: 0.6, bytes: 0.25 });
+
+    const scattered = await timed(() => source.sql('UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 20 = 0'));
+    console.log(`scattered 5% update (aid % 20 = 0) in ${scattered.seconds.toFixed(1)} s`);
+    await backupBoth('incr, scattered 5%', 'incremental', 'incr', { time: 0.75 });
+
+    // 5. Restore the latest backup (the scattered incremental) into empty directories.
+    await syncDisks();
+    const drcTarget = join(root, 'restore-drc');
+    const restored = await drcRun<RestoreReport>('drc restore', ['restore', '--target-dir', drcTarget, '--immediate']);
+    const drcRestoredBytes = await directoryBytes(drcTarget);
+    let otherRestore: { seconds: number; bytes: number } | undefined;
+    if (pgbackrest) {
+      await syncDisks();
+      const otherTarget = join(root, 'restore-pgbackrest');
+      const finished = await pgbackrest.restore(otherTarget);
+      otherRestore = { seconds: finished.seconds, bytes: await directoryBytes(otherTarget) };
+    }
+    console.log(
+      `restore: drc ${restored.seconds.toFixed(1)} s (backup ${restored.value.backupId}, ${String(restored.value.files)} files, ${mib(restored.value.bytesWritten)} written, ${String(restored.value.walSegments)} WAL segment(s) from the archive; directory ${mib(drcRestoredBytes)})` +
+        (otherRestore ? `; pgBackRest ${otherRestore.seconds.toFixed(1)} s (latest set, --type=immediate; directory ${mib(otherRestore.bytes)})` : '; pgBackRest skipped'),
+    );
+    rows.push({ operation: 'restore (latest)', drcSeconds: restored.seconds, otherSeconds: otherRestore?.seconds, target: { time: 1.0 } });
+
+    printTable(rows, basebackupSeconds, pgbackrest !== undefined);
+  } finally {
+    profiler.close();
+    await stopAllClusters().catch((error: unknown) => console.error(`bench cleanup: stopping clusters failed: ${String(error)}`));
+    await cluster?.remove().catch((error: unknown) => console.error(`bench cleanup: removing the cluster failed: ${String(error)}`));
+    for (const root of roots) await rm(root, { recursive: true, force: true });
+    if (previousPassphrase === undefined) delete process.env.DRC_TEST_PASSPHRASE;
+    else process.env.DRC_TEST_PASSPHRASE = previousPassphrase;
+  }
+}
+
+async function checkpointAndSync(cluster: TestCluster): Promise<void> {
+  await cluster.sql('CHECKPOINT');
+  await syncDisks();
+}
+
+/** pgbench_accounts as `pgbench -i` makes it, when pgbench itself is not installed. */
+async function createPgbenchAccountsBySql(cluster: TestCluster, scale: number): Promise<void> {
+  await cluster.sql('CREATE TABLE pgbench_accounts (aid int NOT NULL, bid int, abalance int, filler char(84)) WITH (fillfactor = 100)');
+  await cluster.sql(`INSERT INTO pgbench_accounts (aid, bid, abalance, filler) SELECT aid, (aid - 1) / 100000 + 1, 0, '' FROM generate_series(1, ${String(scale * 100_000)}) aid`);
+  await cluster.sql('ALTER TABLE pgbench_accounts ADD PRIMARY KEY (aid)');
+}
+
+function printTable(rows: readonly Row[], basebackupSeconds: number | undefined, haveComparator: boolean): void {
+  const header = ['operation', 'drc s', 'pgBackRest s', 'ratio', 'drc stored', 'pgBackRest stored', 'bytes ratio', 'target', 'result'];
+  const lines = rows.map((row) => {
+    const timeRatio = row.drcSeconds !== undefined && row.otherSeconds !== undefined ? row.drcSeconds / row.otherSeconds : undefined;
+    const bytesRatio = row.drcBytes !== undefined && row.otherBytes !== undefined && row.otherBytes > 0 ? row.drcBytes / row.otherBytes : undefined;
+    const target = `≤ ${row.target.time.toFixed(2)}×${row.target.bytes === undefined ? '' : `, bytes ≤ ${String(Math.round(row.target.bytes * 100))}%`}`;
+    let result: string;
+    if (timeRatio === undefined) result = 'skipped';
+    else {
+      const misses = [
+        ...(timeRatio > row.target.time ? [`time ${timeRatio.toFixed(2)}×`] : []),
+        ...(row.target.bytes !== undefined && (bytesRatio === undefined || bytesRatio > row.target.bytes) ? [`bytes ${bytesRatio === undefined ? '?' : `${(bytesRatio * 100).toFixed(0)}%`}`] : []),
+      ];
+      result = misses.length === 0 ? 'pass' : `FAIL (${misses.join(', ')})`;
+    }
+    return [
+      row.operation,
+      seconds(row.drcSeconds),
+      seconds(row.otherSeconds),
+      timeRatio === undefined ? '–' : `${timeRatio.toFixed(2)}×`,
+      row.drcBytes === undefined ? '' : mib(row.drcBytes),
+      row.otherBytes === undefined ? '' : mib(row.otherBytes),
+      bytesRatio === undefined ? '' : `${(bytesRatio * 100).toFixed(1)}%`,
+      target,
+      result,
+    ];
+  });
+  const widths = header.map((title, column) => Math.max(title.length, ...lines.map((line) => (line[column] ?? '').length)));
+  const format = (cells: readonly string[]): string => `| ${cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join(' | ')} |`;
+  console.log('\n### drc vs pgBackRest (ratio = drc / pgBackRest; lower is better for drc)');
+  console.log(format(header));
+  console.log(format(widths.map((width) => '-'.repeat(width))));
+  for (const line of lines) console.log(format(line));
+  if (!haveComparator) console.log('pgBackRest is not installed: every comparison was skipped.');
+  console.log(basebackupSeconds === undefined ? 'pg_basebackup floor: skipped (not installed)' : `pg_basebackup floor (reads everything, writes nothing): ${basebackupSeconds.toFixed(1)} s`);
+}
+
+function seconds(value: number | undefined): string {
+  return value === undefined ? 'skipped' : value.toFixed(1);
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / MiB).toFixed(1)} MiB`;
+}
+
+function mibPerSecond(bytes: number, seconds: number): string {
+  return `${(bytes / MiB / seconds).toFixed(0)} MiB/s`;
+}

@@ -1,0 +1,81 @@
+import { spawn } from 'node:child_process';
+import { access, constants } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import { runAsUnprivileged } from '../../src/main/postgres/binaries.js';
+
+/** A finished child process: exit code, captured output and its wall-clock time. */
+export interface Finished {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly seconds: number;
+}
+
+export interface RunOptions {
+  /** Run as the `postgres` OS user when this process is root (pgBackRest reads the data directory as that user). */
+  readonly asServerUser?: boolean;
+  /** 'discard' sends stdout to /dev/null (a tar stream nobody needs). */
+  readonly stdout?: 'capture' | 'discard';
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  /** Throw (with the output) on a non-zero exit; default true. */
+  readonly check?: boolean;
+}
+
+/** Runs one command to its end and times it from spawn to exit. */
+export async function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<Finished> {
+  const ids = options.asServerUser === true ? runAsUnprivileged() : undefined;
+  const started = process.hrtime.bigint();
+  const child = spawn(file, args, {
+    cwd: options.cwd ?? '/',
+    env: options.env ?? { PATH: process.env.PATH, LANG: 'C', LC_ALL: 'C', ...(ids ? { HOME: '/var/lib/postgresql' } : {}) },
+    stdio: ['ignore', options.stdout === 'discard' ? 'ignore' : 'pipe', 'pipe'],
+    ...(ids ?? {}),
+  });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout?.on('data', (data: Buffer) => out.push(data));
+  child.stderr?.on('data', (data: Buffer) => err.push(data));
+  const code = await new Promise<number | null>((done, fail) => {
+    child.on('error', fail);
+    child.on('close', (exitCode) => done(exitCode));
+  });
+  const finished: Finished = { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+  if ((options.check ?? true) && code !== 0) {
+    throw new Error(`${file} ${args.join(' ')} exited with ${String(code)}\n${finished.stderr.trim()}\n${finished.stdout.trim().slice(-2000)}`);
+  }
+  return finished;
+}
+
+/** Times an async call by the wall clock. */
+export async function timed<T>(work: () => Promise<T>): Promise<{ value: T; seconds: number }> {
+  const started = process.hrtime.bigint();
+  const value = await work();
+  return { value, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+}
+
+/** The absolute path of an executable on PATH (or in `extraDirs`), or undefined. */
+export async function findExecutable(name: string, extraDirs: readonly string[] = []): Promise<string | undefined> {
+  for (const dir of [...extraDirs, ...(process.env.PATH ?? '').split(delimiter)]) {
+    if (dir === '') continue;
+    const path = join(dir, name);
+    try {
+      await access(path, constants.X_OK);
+      return path;
+    } catch {
+      // Not here.
+    }
+  }
+  return undefined;
+}
+
+/** Flushes dirty pages to disk, so one tool's writes are not paid for by the next. */
+export async function syncDisks(): Promise<void> {
+  await run('sync', []);
+}
+
+/** Apparent size in bytes of everything under a directory (`du -sb`). */
+export async function directoryBytes(path: string): Promise<number> {
+  const { stdout } = await run('du', ['-sb', path]);
+  return Number(stdout.split('\t')[0]);
+}
