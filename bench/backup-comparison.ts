@@ -1,5 +1,5 @@
 import { rm } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { BackupRecord } from '../src/shared/contract/backup.js';
 import type { RestoreReport } from '../src/shared/contract/restore.js';
@@ -7,6 +7,7 @@ import { drc } from '../test/support/cli.js';
 import { writeTestConfig } from '../test/support/drc-config.js';
 import { makeTempDir, startCluster, stopAllClusters, type TestCluster } from '../test/support/postgres.js';
 import { CpuProfiler } from './support/cpu-profile.js';
+import { ownCpuSeconds, serverCpuSeconds } from './support/cpu-time.js';
 import { PgBackRest, type PgBackRestBackup } from './support/pgbackrest.js';
 import { directoryBytes, findExecutable, run, syncDisks, timed } from './support/processes.js';
 
@@ -26,6 +27,9 @@ interface Row {
   readonly otherSeconds: number | undefined;
   readonly drcBytes?: number | undefined;
   readonly otherBytes?: number | undefined;
+  /** CPU seconds of the tool plus the server's, when known. */
+  readonly drcCpu?: number | undefined;
+  readonly otherCpu?: number | undefined;
   /** drc/pgBackRest must be at most `time` (and, when given, stored bytes at most `bytes`). */
   readonly target: { readonly time: number; readonly bytes?: number };
 }
@@ -42,10 +46,13 @@ interface Row {
  * CHECKPOINT and `sync` before each timed step (so neither tool pays for the other's
  * dirty pages or the update's checkpoint), both tools with a fast checkpoint, and
  * autovacuum off after a VACUUM FREEZE so nothing rewrites pages between the two tools'
- * runs. Differences that stay: drc encrypts (AES-256-GCM) and compresses with zstd-1
- * (its repository default); pgBackRest here neither encrypts nor compresses with other
- * than lz4, as configured; drc carries the backup's WAL inside the backup, pgBackRest
- * in its archive (archive-copy=n), so its WAL is not in its stored bytes.
+ * runs. Differences that stay: drc always encrypts (AES-256-GCM) and compresses with
+ * zstd-1 (its repository default), while pgBackRest here is unencrypted with lz4, as
+ * configured; drc carries the backup's WAL inside the backup, pgBackRest keeps it in its
+ * archive (archive-copy=n), so that WAL is not in pgBackRest's stored bytes. On
+ * PostgreSQL 15 a drc incremental streams everything again (native incremental backups
+ * start at 17) and stores only chunks the repository lacks; pgBackRest 2.45 copies every
+ * file whose size or time changed, whole (block incremental came in 2.46).
  */
 export async function benchBackupComparison(options: BackupComparisonOptions = {}): Promise<void> {
   const scale = options.scale ?? 1;
@@ -61,7 +68,11 @@ export async function benchBackupComparison(options: BackupComparisonOptions = {
   try {
     console.log(`\n## backup comparison — drc vs pgBackRest on PostgreSQL 15, pgbench scale ${String(pgbenchScale)} + ${String(noteRows)} notes`);
     const cpuList = cpus();
-    console.log(`machine: ${String(cpuList.length)} CPU(s): ${cpuList[0]?.model ?? 'unknown'}; ${(totalmem() / 1024 ** 3).toFixed(1)} GiB RAM; Node ${process.version}; temp dirs under ${tmpdir()}`);
+    console.log(`machine: ${String(cpuList.length)} CPU(s): ${cpuList[0]?.model ?? 'unknown'}; ${(totalmem() / 1024 ** 3).toFixed(1)} GiB RAM; Node ${process.version}; temp dirs under ${tmpdir()}; load average ${describeLoad()} at start`);
+    console.log(
+      'method: one cluster for both tools; backups chained on both sides (full → contiguous 5% incr → scattered 5% incr), then a restore of the latest backup; ' +
+        'CHECKPOINT + sync before each timed step; autovacuum off after VACUUM FREEZE; pgBackRest with archive-check on (archive_command = pgbackrest archive-push)',
+    );
 
     const pgbackrestPath = await findExecutable('pgbackrest');
     const pgbackrestVersion = pgbackrestPath ? (await run(pgbackrestPath, ['version'], { check: false })).stdout.trim() : undefined;
@@ -116,19 +127,28 @@ export async function benchBackupComparison(options: BackupComparisonOptions = {
       const args = ['-h', '127.0.0.1', '-p', String(source.port), '-U', 'postgres', '-D', '-', '-Ft', '-X', 'none', '-c', 'fast'];
       const warm = await run(pgBasebackup, args, { stdout: 'discard' });
       await checkpointAndSync(source);
-      const floor = await run(pgBasebackup, args, { stdout: 'discard' });
+      const { value: floor, server } = await withServerCpu(source, () => run(pgBasebackup, args, { stdout: 'discard', measureCpu: true }));
       basebackupSeconds = floor.seconds;
-      console.log(`pg_basebackup -Ft -D - -X none -c fast > /dev/null: ${floor.seconds.toFixed(1)} s (${mibPerSecond(Number(sizes?.cluster), floor.seconds)}; the warm-up run took ${warm.seconds.toFixed(1)} s)`);
+      console.log(
+        `pg_basebackup -Ft -D - -X none -c fast > /dev/null: ${floor.seconds.toFixed(1)} s (${mibPerSecond(Number(sizes?.cluster), floor.seconds)}; ${describeCpu({ tool: floor.cpuSeconds, server })}; the warm-up run took ${warm.seconds.toFixed(1)} s)`,
+      );
     } else {
       console.log('pg_basebackup: not found, skipped (the page cache is warm from the load anyway)');
     }
 
     // 3. drc: repository, full backup.
     const config = await writeTestConfig(root, source, ['nas']);
-    const drcRun = async <T>(label: string, args: string[]): Promise<{ value: T; seconds: number }> => {
-      const result = await timed(() => profiler.around(label, () => drc([...args, '--config', config.path, '--json'])));
+    const drcRun = async <T>(label: string, args: string[]): Promise<{ value: T; seconds: number; cpu: Cpu }> => {
+      const ownBefore = ownCpuSeconds();
+      const { value: result, server } = await withServerCpu(source, () => timed(() => profiler.around(label, () => drc([...args, '--config', config.path, '--json']))));
+      const own = ownCpuSeconds() - ownBefore;
       if (result.value.code !== 0) throw new Error(`drc ${args.join(' ')} exited with ${String(result.value.code)}: ${result.value.stdout}${result.value.stderr}`);
-      return { value: result.value.json<T>(), seconds: result.seconds };
+      return { value: result.value.json<T>(), seconds: result.seconds, cpu: { tool: own, server } };
+    };
+    const pgbackrestRun = async (command: string, args: string[]): Promise<{ seconds: number; cpu: Cpu }> => {
+      if (!pgbackrest) throw new Error('pgBackRest is not installed');
+      const { value: finished, server } = await withServerCpu(source, () => pgbackrest.command(command, args));
+      return { seconds: finished.seconds, cpu: { tool: finished.cpuSeconds, server } };
     };
     await drcRun('repo init', ['repo', 'init', '--kdf-cost', '14']);
 
@@ -136,18 +156,18 @@ export async function benchBackupComparison(options: BackupComparisonOptions = {
     const backupBoth = async (operation: string, drcType: 'full' | 'incremental', otherType: 'full' | 'incr', target: Row['target']): Promise<void> => {
       await checkpointAndSync(source);
       const mine = await drcRun<BackupRecord>(`drc backup ${drcType}`, ['backup', '--type', drcType]);
-      let other: { seconds: number; backup: PgBackRestBackup } | undefined;
+      let other: { seconds: number; cpu: Cpu; backup: PgBackRestBackup } | undefined;
       if (pgbackrest) {
         await checkpointAndSync(source);
-        const finished = await pgbackrest.command('backup', [`--type=${otherType}`]);
-        other = { seconds: finished.seconds, backup: await pgbackrest.latestBackup() };
+        const finished = await pgbackrestRun('backup', [`--type=${otherType}`]);
+        other = { ...finished, backup: await pgbackrest.latestBackup() };
       }
       const otherStored = other ? (otherType === 'full' ? other.backup.info.repository.size : other.backup.info.repository.delta) : undefined;
       console.log(
-        `${operation}: drc ${mine.seconds.toFixed(1)} s (engine ${(mine.value.durationMs / 1000).toFixed(1)} s), read ${mib(mine.value.bytesRead)}, new ${mib(mine.value.bytesNew)}, stored ${mib(mine.value.bytesStored)}` +
-          (other ? `; pgBackRest ${other.seconds.toFixed(1)} s, ${other.backup.label}: read ${mib(otherType === 'full' ? other.backup.info.size : other.backup.info.delta)}, stored ${mib(otherStored ?? 0)}` : '; pgBackRest skipped'),
+        `${operation}: drc ${mine.seconds.toFixed(1)} s (engine ${(mine.value.durationMs / 1000).toFixed(1)} s; ${describeCpu(mine.cpu)}), read ${mib(mine.value.bytesRead)}, new ${mib(mine.value.bytesNew)}, stored ${mib(mine.value.bytesStored)}` +
+          (other ? `; pgBackRest ${other.seconds.toFixed(1)} s (${describeCpu(other.cpu)}), ${other.backup.label}: read ${mib(otherType === 'full' ? other.backup.info.size : other.backup.info.delta)}, stored ${mib(otherStored ?? 0)}` : '; pgBackRest skipped'),
       );
-      rows.push({ operation, drcSeconds: mine.seconds, otherSeconds: other?.seconds, drcBytes: mine.value.bytesStored, otherBytes: otherStored, target });
+      rows.push({ operation, drcSeconds: mine.seconds, otherSeconds: other?.seconds, drcBytes: mine.value.bytesStored, otherBytes: otherStored, drcCpu: totalCpu(mine.cpu), otherCpu: other ? totalCpu(other.cpu) : undefined, target });
     };
 
     await backupBoth('full backup', 'full', 'full', { time: 0.75 });
@@ -167,20 +187,21 @@ export async function benchBackupComparison(options: BackupComparisonOptions = {
     const drcTarget = join(root, 'restore-drc');
     const restored = await drcRun<RestoreReport>('drc restore', ['restore', '--target-dir', drcTarget, '--immediate']);
     const drcRestoredBytes = await directoryBytes(drcTarget);
-    let otherRestore: { seconds: number; bytes: number } | undefined;
+    let otherRestore: { seconds: number; cpu: Cpu; bytes: number } | undefined;
     if (pgbackrest) {
       await syncDisks();
       const otherTarget = join(root, 'restore-pgbackrest');
       const finished = await pgbackrest.restore(otherTarget);
-      otherRestore = { seconds: finished.seconds, bytes: await directoryBytes(otherTarget) };
+      otherRestore = { seconds: finished.seconds, cpu: { tool: finished.cpuSeconds, server: 0 }, bytes: await directoryBytes(otherTarget) };
     }
     console.log(
-      `restore: drc ${restored.seconds.toFixed(1)} s (backup ${restored.value.backupId}, ${String(restored.value.files)} files, ${mib(restored.value.bytesWritten)} written, ${String(restored.value.walSegments)} WAL segment(s) from the archive; directory ${mib(drcRestoredBytes)})` +
-        (otherRestore ? `; pgBackRest ${otherRestore.seconds.toFixed(1)} s (latest set, --type=immediate; directory ${mib(otherRestore.bytes)})` : '; pgBackRest skipped'),
+      `restore: drc ${restored.seconds.toFixed(1)} s (${describeCpu({ tool: restored.cpu.tool, server: 0 })}; backup ${restored.value.backupId}, ${String(restored.value.files)} files, ${mib(restored.value.bytesWritten)} written, ${String(restored.value.walSegments)} WAL segment(s) from the archive; directory ${mib(drcRestoredBytes)})` +
+        (otherRestore ? `; pgBackRest ${otherRestore.seconds.toFixed(1)} s (${describeCpu(otherRestore.cpu)}; latest set, --type=immediate; directory ${mib(otherRestore.bytes)})` : '; pgBackRest skipped'),
     );
-    rows.push({ operation: 'restore (latest)', drcSeconds: restored.seconds, otherSeconds: otherRestore?.seconds, target: { time: 1.0 } });
+    rows.push({ operation: 'restore (latest)', drcSeconds: restored.seconds, otherSeconds: otherRestore?.seconds, drcCpu: restored.cpu.tool, otherCpu: otherRestore?.cpu.tool, target: { time: 1.0 } });
 
     printTable(rows, basebackupSeconds, pgbackrest !== undefined);
+    console.log(`load average ${describeLoad()} at the end (other work on this machine makes the timings noisier)`);
   } finally {
     profiler.close();
     await stopAllClusters().catch((error: unknown) => console.error(`bench cleanup: stopping clusters failed: ${String(error)}`));
@@ -189,6 +210,30 @@ export async function benchBackupComparison(options: BackupComparisonOptions = {
     if (previousPassphrase === undefined) delete process.env.DRC_TEST_PASSPHRASE;
     else process.env.DRC_TEST_PASSPHRASE = previousPassphrase;
   }
+}
+
+/** CPU seconds of a tool's own processes (drc: this process, all threads) and of the server, when known. */
+interface Cpu {
+  readonly tool: number | undefined;
+  readonly server: number | undefined;
+}
+
+/** Runs `work` and reports the server's CPU seconds meanwhile (after its walsenders and backends are reaped). */
+async function withServerCpu<T>(cluster: TestCluster, work: () => Promise<T>): Promise<{ value: T; server: number | undefined }> {
+  const before = await serverCpuSeconds(cluster.dataDir);
+  const value = await work();
+  await new Promise((done) => setTimeout(done, 300));
+  const after = await serverCpuSeconds(cluster.dataDir);
+  return { value, server: before === undefined || after === undefined ? undefined : after - before };
+}
+
+function totalCpu(cpu: Cpu): number | undefined {
+  return cpu.tool === undefined ? undefined : cpu.tool + (cpu.server ?? 0);
+}
+
+function describeCpu(cpu: Cpu): string {
+  if (cpu.tool === undefined) return 'CPU unknown';
+  return `CPU ${cpu.tool.toFixed(1)} s${cpu.server === undefined || cpu.server === 0 ? '' : ` + server ${cpu.server.toFixed(1)} s`}`;
 }
 
 async function checkpointAndSync(cluster: TestCluster): Promise<void> {
@@ -204,7 +249,7 @@ async function createPgbenchAccountsBySql(cluster: TestCluster, scale: number): 
 }
 
 function printTable(rows: readonly Row[], basebackupSeconds: number | undefined, haveComparator: boolean): void {
-  const header = ['operation', 'drc s', 'pgBackRest s', 'ratio', 'drc stored', 'pgBackRest stored', 'bytes ratio', 'target', 'result'];
+  const header = ['operation', 'drc s', 'pgBackRest s', 'ratio', 'drc stored', 'pgBackRest stored', 'bytes ratio', 'CPU s drc / pgBackRest', 'target', 'result'];
   const lines = rows.map((row) => {
     const timeRatio = row.drcSeconds !== undefined && row.otherSeconds !== undefined ? row.drcSeconds / row.otherSeconds : undefined;
     const bytesRatio = row.drcBytes !== undefined && row.otherBytes !== undefined && row.otherBytes > 0 ? row.drcBytes / row.otherBytes : undefined;
@@ -226,6 +271,7 @@ function printTable(rows: readonly Row[], basebackupSeconds: number | undefined,
       row.drcBytes === undefined ? '' : mib(row.drcBytes),
       row.otherBytes === undefined ? '' : mib(row.otherBytes),
       bytesRatio === undefined ? '' : `${(bytesRatio * 100).toFixed(1)}%`,
+      `${row.drcCpu === undefined ? '?' : row.drcCpu.toFixed(1)} / ${row.otherCpu === undefined ? '?' : row.otherCpu.toFixed(1)}`,
       target,
       result,
     ];
@@ -236,8 +282,15 @@ function printTable(rows: readonly Row[], basebackupSeconds: number | undefined,
   console.log(format(header));
   console.log(format(widths.map((width) => '-'.repeat(width))));
   for (const line of lines) console.log(format(line));
+  console.log('CPU s: user + system seconds of the tool (drc: this process with its worker threads; pgBackRest: all its processes) plus, for backups, the server\'s (walsender, backends, archive_command).');
   if (!haveComparator) console.log('pgBackRest is not installed: every comparison was skipped.');
   console.log(basebackupSeconds === undefined ? 'pg_basebackup floor: skipped (not installed)' : `pg_basebackup floor (reads everything, writes nothing): ${basebackupSeconds.toFixed(1)} s`);
+}
+
+function describeLoad(): string {
+  return loadavg()
+    .map((value) => value.toFixed(2))
+    .join(' ');
 }
 
 function seconds(value: number | undefined): string {

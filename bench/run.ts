@@ -1,10 +1,19 @@
+import { benchBackupComparison } from './backup-comparison.js';
 import { benchChunkPipeline } from './chunk-pipeline.js';
+import { benchReplicationStream } from './replication-stream.js';
+import { benchWalReader } from './wal-reader.js';
 
 /**
- * `npm run bench`: prints figures, asserts nothing. BENCH_MIB sets the data size of the
- * chunk pipeline entry (default 1024 = 1 GiB).
+ * `npm run bench`: prints figures, asserts nothing. Entries run in order; BENCH_ONLY
+ * (comma-separated: pipeline, stream, wal, compare) picks some of them. BENCH_MIB sets the
+ * chunk pipeline's data size (default 1024 = 1 GiB), BENCH_SCALE the comparison's dataset
+ * factor (default 1: pgbench scale 100 plus a 2-million-row text table, about 2 GB).
  */
+const only = new Set((process.env.BENCH_ONLY ?? 'pipeline,stream,wal,compare').split(','));
 const totalMiB = Number(process.env.BENCH_MIB ?? 1024);
 const chunkKiB = Number(process.env.BENCH_CHUNK_KIB ?? 1024);
 
-await benchChunkPipeline(totalMiB * 1024 * 1024, chunkKiB * 1024);
+if (only.has('pipeline')) await benchChunkPipeline(totalMiB * 1024 * 1024, chunkKiB * 1024);
+if (only.has('stream')) await benchReplicationStream();
+if (only.has('wal')) await benchWalReader();
+if (only.has('compare')) await benchBackupComparison(process.env.BENCH_SCALE ? { scale: Number(process.env.BENCH_SCALE) } : {});

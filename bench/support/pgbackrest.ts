@@ -66,9 +66,9 @@ export class PgBackRest {
     return `${this.executable} --config=${this.configPath} --stanza=${stanza} archive-push %p`;
   }
 
-  /** Runs `pgbackrest --config … --stanza=bench <command> <args…>` as the postgres user; times it. */
+  /** Runs `pgbackrest --config … --stanza=bench <command> <args…>` as the postgres user; times it (wall and CPU). */
   command(command: string, args: readonly string[] = []): Promise<Finished> {
-    return run(this.executable, [`--config=${this.configPath}`, `--stanza=${stanza}`, ...args, command], { asServerUser: true });
+    return run(this.executable, [`--config=${this.configPath}`, `--stanza=${stanza}`, ...args, command], { asServerUser: true, measureCpu: true });
   }
 
   async backups(): Promise<PgBackRestBackup[]> {

@@ -9,6 +9,8 @@ export interface Finished {
   readonly stdout: string;
   readonly stderr: string;
   readonly seconds: number;
+  /** CPU seconds (user + system) of the command and everything it waited for; with `measureCpu` only. */
+  readonly cpuSeconds?: number;
 }
 
 export interface RunOptions {
@@ -20,13 +22,19 @@ export interface RunOptions {
   readonly cwd?: string;
   /** Throw (with the output) on a non-zero exit; default true. */
   readonly check?: boolean;
+  /** Measure the command's CPU time (it runs under bash, whose `times` reports its children's). */
+  readonly measureCpu?: boolean;
 }
+
+/** What bash's `times` prints last: the children's user and system time. */
+const timesReport = /(\d+)m([\d.]+)s (\d+)m([\d.]+)s\n(\d+)m([\d.]+)s (\d+)m([\d.]+)s\n$/;
 
 /** Runs one command to its end and times it from spawn to exit. */
 export async function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<Finished> {
   const ids = options.asServerUser === true ? runAsUnprivileged() : undefined;
   const started = process.hrtime.bigint();
-  const child = spawn(file, args, {
+  const command = options.measureCpu === true ? { file: 'bash', args: ['-c', '"$0" "$@"; status=$?; times >&2; exit $status', file, ...args] } : { file, args };
+  const child = spawn(command.file, command.args, {
     cwd: options.cwd ?? '/',
     env: options.env ?? { PATH: process.env.PATH, LANG: 'C', LC_ALL: 'C', ...(ids ? { HOME: '/var/lib/postgresql' } : {}) },
     stdio: ['ignore', options.stdout === 'discard' ? 'ignore' : 'pipe', 'pipe'],
@@ -40,7 +48,16 @@ export async function run(file: string, args: readonly string[], options: RunOpt
     child.on('error', fail);
     child.on('close', (exitCode) => done(exitCode));
   });
-  const finished: Finished = { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  let stderr = Buffer.concat(err).toString('utf8');
+  let cpuSeconds: number | undefined;
+  const times = options.measureCpu === true ? timesReport.exec(stderr) : null;
+  if (times) {
+    const minutesAndSeconds = (index: number): number => Number(times[index]) * 60 + Number(times[index + 1]);
+    cpuSeconds = minutesAndSeconds(5) + minutesAndSeconds(7);
+    stderr = stderr.slice(0, times.index);
+  }
+  const finished: Finished = { code, stdout: Buffer.concat(out).toString('utf8'), stderr, seconds, ...(cpuSeconds === undefined ? {} : { cpuSeconds }) };
   if ((options.check ?? true) && code !== 0) {
     throw new Error(`${file} ${args.join(' ')} exited with ${String(code)}\n${finished.stderr.trim()}\n${finished.stdout.trim().slice(-2000)}`);
   }

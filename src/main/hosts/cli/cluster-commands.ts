@@ -69,7 +69,14 @@ export const clusterCommands: Record<string, Command> = {
     positionals: 1,
     run: async ({ values, args }) => {
       const path = resolve(args[0] ?? '');
-      const size = (await stat(path)).size;
+      const size = await stat(path).then(
+        (info) => info.size,
+        (error: unknown) => {
+          throw new DrcError('USAGE', `unable to archive '${path}': ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {
+            hints: ["archive_command passes the file's path as %p, relative to the data directory: archive_command = 'drc wal push %p'"],
+          });
+        },
+      );
       // A complete segment's size is the server's segment size; a history file's is not.
       const segmentSize = isSegmentSize(size) ? size : undefined;
       const result = await pushWal(await contextFor(values), path, segmentSize);

@@ -1,0 +1,70 @@
+import { readFile, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RepositoryWalStatus } from '../../src/main/engines/wal/status.js';
+import { drc } from '../support/cli.js';
+import { writeTestConfig, type DrcTestConfig } from '../support/drc-config.js';
+import { makeTempDir, startCluster, stopAllClusters, type TestCluster } from '../support/postgres.js';
+
+process.env.DRC_TEST_PASSPHRASE = 'wal commands';
+afterAll(stopAllClusters);
+
+describe('wal push, wal get and wal status (PostgreSQL 15)', () => {
+  let source: TestCluster;
+  let root: string;
+  let config: DrcTestConfig;
+  const segments: string[] = [];
+
+  beforeAll(async () => {
+    source = await startCluster({ major: 15 });
+    root = await makeTempDir('drc-walcmd-');
+    config = await writeTestConfig(root, source);
+    expect((await drc(['repo', 'init', '--config', config.path, '--kdf-cost', '10'])).code).toBe(0);
+    expect((await drc(['backup', '--config', config.path])).code).toBe(0);
+    // What archive_command would be given: each segment as the server completes it.
+    for (let index = 0; index < 3; index++) {
+      await source.sql(`CREATE TABLE archived_${String(index)} AS SELECT g FROM generate_series(1, 1000) g`);
+      const [row] = await source.sql<{ file: string }>('SELECT pg_walfile_name(pg_current_wal_lsn()) AS file');
+      await source.sql('SELECT pg_switch_wal()');
+      segments.push(row?.file ?? '');
+    }
+  });
+
+  afterAll(async () => {
+    await source.remove();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('stores each pushed segment in every repository and gives it back byte for byte', async () => {
+    for (const segment of segments) {
+      const pushed = await drc(['wal', 'push', join(source.dataDir, 'pg_wal', segment), '--config', config.path, '--json']);
+      expect(pushed.code).toBe(0);
+      expect(pushed.json<{ repositories: string[] }>().repositories.sort()).toEqual(['nas', 'usb']);
+    }
+    const last = segments.at(-1) ?? '';
+    const destination = join(root, 'fetched');
+    const fetched = await drc(['wal', 'get', last, destination, '--config', config.path, '--json']);
+    expect(fetched.code).toBe(0);
+    expect((await readFile(destination)).equals(await readFile(join(source.dataDir, 'pg_wal', last)))).toBe(true);
+  });
+
+  it('fails wal get for a segment no repository has, so recovery knows the archive ended', async () => {
+    const missing = await drc(['wal', 'get', '0000000100000000000000FF', join(root, 'nothing'), '--config', config.path]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('OBJECT_MISSING');
+    await expect(readdir(join(root, 'nothing'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('reports a gap in one repository and none in the other', async () => {
+    const clean = await drc(['wal', 'status', '--config', config.path, '--json']);
+    expect(clean.code).toBe(0);
+    const middle = segments[1] ?? '';
+    await rm(join(config.repositories.nas ?? '', 'wal', '00000001', middle));
+    const result = await drc(['wal', 'status', '--config', config.path, '--json']);
+    expect(result.code).toBe(1);
+    const byName = new Map(result.json<{ repositories: RepositoryWalStatus[] }>().repositories.map((status) => [status.repository, status]));
+    expect(byName.get('nas')?.gaps).toEqual([{ timeline: 1, missing: middle }]);
+    expect(byName.get('usb')?.gaps).toEqual([]);
+    expect(byName.get('usb')?.newestSegment).toBe(segments.at(-1));
+  });
+});
