@@ -11,7 +11,7 @@ import { lockAll, releaseAll, type Repository } from '../../repo/repository.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
 import { ChunkWriter, knownChunks } from './chunk-writer.js';
 import { ChunkSealer } from './chunk-sealer.js';
-import { FileChunker, defaultChunkerOptions, type ChunkerOptions } from './file-chunker.js';
+import { FileChunker, defaultChunkerOptions, type ChunkerOptions, type UnchangedFiles } from './file-chunker.js';
 import { IncrementalFiles } from './incremental.js';
 import { TarReader } from './tar-reader.js';
 import { findLatestBackup, readServerManifest } from './catalog.js';
@@ -67,9 +67,11 @@ export async function runBackup(set: RepositorySet, options: BackupOptions): Pro
       const known = await Promise.all(repositories.map(async (repository) => ({ repository, known: await knownChunks(repository) })));
       const writer = new ChunkWriter(known, new ChunkSealer(set.keys, repositories[0]?.compression ?? 'zstd'));
       try {
-        const native = options.type === 'incremental' && connection.serverVersion >= 170000 && previous !== undefined;
+        const native = options.type === 'incremental' && connection.serverVersion >= 170000 && previous !== undefined && (await summarizeWalIsOn(options.connection));
         const incrementalFrom = native && previous ? await readServerManifest(previous.repository, previous.manifest) : undefined;
-        const streamed = await streamBaseBackup(connection, writer, options, progress, incrementalFrom && previous ? { manifest: incrementalFrom, previous: previous.manifest, repository: previous.repository } : undefined);
+        // Without the server's block-level help, an incremental trusts unchanged files' timestamps.
+        const unchanged = options.type === 'incremental' && !native && previous ? { previous: new Map(previous.manifest.files.map((file) => [file.path, file])), modifiedBefore: new Date(Date.parse(previous.record.startedAt) - 1000), heldEverywhere: (id: string) => writer.heldEverywhere(id) } : undefined;
+        const streamed = await streamBaseBackup(connection, writer, options, progress, incrementalFrom && previous ? { manifest: incrementalFrom, previous: previous.manifest, repository: previous.repository } : undefined, unchanged);
 
         progress.report('commit', streamed.bytesRead);
         const failures = await writer.drain();
@@ -145,9 +147,10 @@ async function streamBaseBackup(
   options: BackupOptions,
   progress: ProgressMeter,
   incremental: { manifest: Buffer; previous: Manifest; repository: Repository } | undefined,
+  unchanged: UnchangedFiles | undefined,
 ): Promise<Streamed> {
-  const chunker = new FileChunker((plaintext) => writer.store(plaintext), options.chunker ?? defaultChunkerOptions);
-  const rebuild = incremental ? new IncrementalFiles(incremental.previous, incremental.repository, chunker) : undefined;
+  const chunker = new FileChunker((plaintext) => writer.store(plaintext), options.chunker ?? defaultChunkerOptions, unchanged);
+  const rebuild = incremental ? new IncrementalFiles(incremental.previous, incremental.repository, chunker, (id) => writer.heldEverywhere(id)) : undefined;
   const tablespaces: Array<{ oid: number; location: string }> = [];
   const serverManifest: Buffer[] = [];
   let start: BaseBackupStart | undefined;
@@ -212,6 +215,11 @@ async function recordBackupEvent(repositories: Repository[], record: BackupRecor
 }
 
 /** Sorts by time as text: `20261127T224500123Z-full` (milliseconds keep quick successive backups apart). */
+/** PostgreSQL 17+ can send changed blocks only when it summarizes WAL. */
+async function summarizeWalIsOn(connection: ReplicationConnectionOptions): Promise<boolean> {
+  return withSql(connection, async (client) => (await client.query<{ setting: string }>("SELECT setting FROM pg_settings WHERE name = 'summarize_wal'")).rows[0]?.setting === 'on');
+}
+
 export function backupId(startedAt: Date, type: BackupType): string {
   return `${startedAt.toISOString().replace(/[-:.]/g, '')}-${type}`;
 }

@@ -94,6 +94,11 @@ export class ChunkWriter {
     throw new DrcError('BACKUP_FAILED', 'unable to write the backup to any repository', { hints: reasons });
   }
 
+  /** Whether every repository still receiving this backup holds (or is being sent) this chunk. */
+  heldEverywhere(id: string): boolean {
+    return this.live().every((queue) => queue.known.has(id));
+  }
+
   /** Waits for every queued write; returns the repositories that failed, with why. */
   async drain(): Promise<Map<string, ErrorData>> {
     for (const queue of this.queues) await Promise.all(queue.inFlight);

@@ -32,9 +32,25 @@ interface PendingBundled {
   readonly length: number;
 }
 
+/**
+ * For incremental backups without the server's help (PostgreSQL 15/16): a file whose size
+ * and modification time equal the previous backup's, and which was last modified before
+ * that backup started, cannot have changed since — its content is streamed past, not
+ * hashed again, and it keeps the previous backup's chunk references (the same rule
+ * pgBackRest applies to incremental backups).
+ */
+export interface UnchangedFiles {
+  readonly previous: ReadonlyMap<string, ManifestFile>;
+  readonly modifiedBefore: Date;
+  /** A reference can be carried over only if every repository of this backup holds its chunk. */
+  readonly heldEverywhere: (id: string) => boolean;
+}
+
 export class FileChunker implements TarSink {
   readonly files: ManifestFile[] = [];
-  private current: { entry: TarEntry; file: ManifestFile; bundled: boolean } | undefined;
+  /** Files whose chunks were carried over from the previous backup without reading them. */
+  filesReused = 0;
+  private current: { entry: TarEntry; file: ManifestFile; bundled: boolean; reused: boolean } | undefined;
   private chunk: Buffer;
   private chunkFill = 0;
   private bundle: Buffer;
@@ -49,6 +65,7 @@ export class FileChunker implements TarSink {
   constructor(
     private readonly store: StoreChunk,
     private readonly options: ChunkerOptions = defaultChunkerOptions,
+    private readonly unchanged?: UnchangedFiles,
   ) {
     if (options.chunkSize % pageSize !== 0) throw new RangeError('chunk size must be a multiple of the 8 KiB page');
     this.chunk = Buffer.allocUnsafe(options.chunkSize);
@@ -66,13 +83,29 @@ export class FileChunker implements TarSink {
       chunks: [],
     };
     this.files.push(file);
-    if (entry.type === 'file') this.current = { entry, file, bundled: entry.size < this.options.bundleBelow };
+    if (entry.type !== 'file') return;
+    const before = this.unchanged?.previous.get(file.path);
+    const unchanged = this.unchanged;
+    const reused =
+      before !== undefined &&
+      unchanged !== undefined &&
+      before.type === 'file' &&
+      before.size === file.size &&
+      before.mtime === file.mtime &&
+      entry.mtime < unchanged.modifiedBefore &&
+      before.chunks.every((ref) => unchanged.heldEverywhere(ref.id));
+    if (reused) {
+      file.chunks = before.chunks.map((ref) => ({ ...ref }));
+      this.filesReused += 1;
+    }
+    this.current = { entry, file, bundled: !reused && entry.size < this.options.bundleBelow, reused };
   }
 
   async onData(data: Buffer): Promise<void> {
     const current = this.current;
     if (!current) return;
     this.bytesRead += data.length;
+    if (current.reused) return;
     if (current.bundled) {
       data.copy(this.bundle, this.bundleFill);
       this.bundleFill += data.length;
@@ -91,7 +124,7 @@ export class FileChunker implements TarSink {
   async onEntryEnd(entry: TarEntry): Promise<void> {
     const current = this.current;
     this.current = undefined;
-    if (!current || entry.type !== 'file') return;
+    if (!current || entry.type !== 'file' || current.reused) return;
     if (!current.bundled) {
       if (this.chunkFill > 0) await this.flushChunk(current.file);
       return;

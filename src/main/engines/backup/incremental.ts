@@ -59,6 +59,8 @@ export class IncrementalFiles {
     previous: Manifest,
     private readonly repository: Repository,
     private readonly chunker: FileChunker,
+    /** Whether every repository of this backup holds a chunk (else it is read and stored again). */
+    private readonly heldEverywhere: (id: string) => boolean,
   ) {
     this.previousFiles = new Map(previous.files.map((file) => [file.path, file]));
   }
@@ -205,7 +207,7 @@ export class IncrementalFiles {
     const previousRef = previous?.chunks[index];
     const untouched = ![...file.pending.keys()].some((block) => block >= firstBlock && block < firstBlock + blocks);
     const belowTruncation = firstBlock + blocks <= file.truncationBlocks;
-    if (untouched && belowTruncation && previousRef && previousRef.offset === undefined && previousRef.length === blocks * blockSize) {
+    if (untouched && belowTruncation && previousRef && previousRef.offset === undefined && previousRef.length === blocks * blockSize && this.heldEverywhere(previousRef.id)) {
       file.refs.push(previousRef);
       return;
     }
