@@ -60,6 +60,53 @@ export const clusterConfigSchema = z
   .strict();
 export type ClusterConfig = z.infer<typeof clusterConfigSchema>;
 
+/**
+ * Grandfather-father-son retention, by backup type, in days; WAL is kept as far back as
+ * the oldest kept backup needs. Chunks no manifest references are removed only after a
+ * grace period (a running backup's chunks are not referenced yet).
+ */
+export const retentionConfigSchema = z
+  .object({
+    fullDays: z.number().int().positive().default(30),
+    archiveDays: z.number().int().positive().default(365),
+    incrementalDays: z.number().int().positive().default(7),
+    manualDays: z.number().int().positive().default(7),
+    chunkGraceHours: z.number().positive().default(24),
+  })
+  .strict();
+export type RetentionConfig = z.infer<typeof retentionConfigSchema>;
+
+const clockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a local time HH:MM');
+const weekday = z.enum(['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday']);
+const everyMinutes = z.number().int().positive();
+
+/** When the scheduler runs each job (local time of the workstation). */
+export const scheduleConfigSchema = z
+  .object({
+    walStreaming: z.boolean().default(true),
+    restorePoint: z.object({ enabled: z.boolean().default(true), everyMinutes: everyMinutes.default(60) }).strict().default({ enabled: true, everyMinutes: 60 }),
+    fullBackup: z.object({ enabled: z.boolean().default(true), at: clockTime.default('01:00') }).strict().default({ enabled: true, at: '01:00' }),
+    archiveBackup: z.object({ enabled: z.boolean().default(true), on: weekday.default('sunday'), at: clockTime.default('02:00') }).strict().default({ enabled: true, on: 'sunday', at: '02:00' }),
+    restoreTestAfterFull: z.boolean().default(true),
+    expire: z.object({ enabled: z.boolean().default(true), at: clockTime.default('03:00') }).strict().default({ enabled: true, at: '03:00' }),
+    verify: z.object({ enabled: z.boolean().default(true), on: weekday.default('saturday'), at: clockTime.default('04:00') }).strict().default({ enabled: true, on: 'saturday', at: '04:00' }),
+  })
+  .strict();
+export type ScheduleConfig = z.infer<typeof scheduleConfigSchema>;
+
+/** Recovery objectives and alert thresholds. */
+export const objectivesConfigSchema = z
+  .object({
+    rpoMinutes: z.number().positive().default(60),
+    rtoMinutes: z.number().positive().default(240),
+    /** Alert when a removable medium has not been seen (or verified) for this many days. */
+    removableUnseenDays: z.number().positive().default(7),
+    /** Alert when the slot retains more WAL than this on the server. */
+    retainedWalWarningMiB: z.number().positive().default(1024),
+  })
+  .strict();
+export type ObjectivesConfig = z.infer<typeof objectivesConfigSchema>;
+
 export const configSchema = z
   .object({
     cluster: clusterConfigSchema.optional(),
@@ -69,6 +116,9 @@ export const configSchema = z
       .min(1, 'configure at least one repository')
       .refine((repositories) => new Set(repositories.map((r) => r.name)).size === repositories.length, 'repository names must be unique'),
     stateDir: z.string().optional(),
+    retention: retentionConfigSchema.default(retentionConfigSchema.parse({})),
+    schedule: scheduleConfigSchema.default(scheduleConfigSchema.parse({})),
+    objectives: objectivesConfigSchema.default(objectivesConfigSchema.parse({})),
   })
   .strict();
 export type DrcConfig = z.infer<typeof configSchema>;

@@ -3,14 +3,17 @@ import { DrcError, exitCodeFor, type ErrorData } from '../../../shared/errors.js
 import { redact, redactDeep } from '../../secrets/redact.js';
 import { clusterCommands } from './cluster-commands.js';
 import type { CliIo, Command, Invocation, ProgressLine } from './command.js';
+import { operationsCommands } from './operations-commands.js';
 import { repositoryCommands } from './repository-commands.js';
+import { retentionCommands } from './retention-commands.js';
+import { verificationCommands } from './verification-commands.js';
 
 /**
  * `drc`: the command line. Exit codes: 0 fine, 1 a problem was found or the operation
  * failed, 2 usage or configuration error. With --json, stdout carries exactly one JSON
  * document; progress and prompts go to stderr.
  */
-const commands: Record<string, Command> = { ...repositoryCommands, ...clusterCommands };
+const commands: Record<string, Command> = { ...repositoryCommands, ...clusterCommands, ...verificationCommands, ...retentionCommands, ...operationsCommands };
 
 const globalOptions = {
   config: { type: 'string' },
