@@ -61,9 +61,12 @@ export const clusterConfigSchema = z
 export type ClusterConfig = z.infer<typeof clusterConfigSchema>;
 
 /**
- * Grandfather-father-son retention, by backup type, in days; WAL is kept as far back as
- * the oldest kept backup needs. Chunks no manifest references are removed only after a
- * grace period (a running backup's chunks are not referenced yet).
+ * Grandfather-father-son retention by backup type (`drc expire`), in days counted from
+ * when a backup stopped. The newest backup of each repository is always kept, and so is
+ * the newest one that stopped `fullDays` ago or earlier, so point-in-time recovery reaches
+ * back a whole `fullDays`. WAL is kept from the start of the oldest kept backup on. Chunks
+ * no kept manifest references are removed once written more than `chunkGraceHours` ago
+ * (a running backup's chunks are not referenced yet).
  */
 export const retentionConfigSchema = z
   .object({
@@ -78,9 +81,19 @@ export type RetentionConfig = z.infer<typeof retentionConfigSchema>;
 
 const clockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a local time HH:MM');
 const weekday = z.enum(['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday']);
-const everyMinutes = z.number().int().positive();
+/** Slots fall at the same clock times every day (on the hour for 60), so the interval must divide a day. */
+const everyMinutes = z
+  .number()
+  .int()
+  .positive()
+  .max(1440)
+  .refine((minutes) => 1440 % minutes === 0, 'must divide a day (1440 minutes): 5, 10, 15, 20, 30, 60, 120, 180, 240, 360, 480, 720 or 1440');
 
-/** When the scheduler runs each job (local time of the workstation). */
+/**
+ * When the scheduler (`drc daemon`, the desktop app) runs each job, in the local time of
+ * the workstation. A slot missed while the workstation slept or was off is run once when
+ * the scheduler next runs, however many slots were missed.
+ */
 export const scheduleConfigSchema = z
   .object({
     walStreaming: z.boolean().default(true),
@@ -90,6 +103,10 @@ export const scheduleConfigSchema = z
     restoreTestAfterFull: z.boolean().default(true),
     expire: z.object({ enabled: z.boolean().default(true), at: clockTime.default('03:00') }).strict().default({ enabled: true, at: '03:00' }),
     verify: z.object({ enabled: z.boolean().default(true), on: weekday.default('saturday'), at: clockTime.default('04:00') }).strict().default({ enabled: true, on: 'saturday', at: '04:00' }),
+    /** A job that could not run (server down, repository locked or unreachable) is tried again after this long; 0 waits for its next slot. */
+    retryAfterMinutes: z.number().int().nonnegative().default(30),
+    /** On stop, running jobs get this long to finish before they are asked to abandon their work. */
+    stopTimeoutSeconds: z.number().int().nonnegative().default(120),
   })
   .strict();
 export type ScheduleConfig = z.infer<typeof scheduleConfigSchema>;

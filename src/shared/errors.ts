@@ -60,6 +60,12 @@ export const errorRegistry = {
   RESTORE_TARGET_UNREACHABLE: spec('operation'),
   RESTORE_FAILED: spec('operation'),
 
+  RESTORE_TEST_FAILED: spec('operation'),
+  SCRATCH_INSTANCE_FAILED: spec('operation'),
+  PARTIAL_RESTORE_TABLE_EXISTS: spec('usage'),
+  PARTIAL_RESTORE_TABLE_NOT_FOUND: spec('operation'),
+  PARTIAL_RESTORE_FAILED: spec('operation'),
+
   INTERNAL: spec('operation'),
 } as const satisfies Record<string, ErrorSpec>;
 

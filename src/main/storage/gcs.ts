@@ -209,7 +209,11 @@ export class GcsTarget implements StorageTarget {
     try {
       // `autoPaginate` follows `nextPageToken` until the last page.
       const [files] = await this.storage.bucket(this.bucketName).getFiles({ prefix: this.keyPrefix + prefix, autoPaginate: true });
-      return files.map((file) => ({ name: file.name.slice(this.keyPrefix.length), size: Number(file.metadata.size ?? 0) }));
+      return files.map((file) => ({
+        name: file.name.slice(this.keyPrefix.length),
+        size: Number(file.metadata.size ?? 0),
+        ...(file.metadata.updated === undefined ? {} : { modified: new Date(file.metadata.updated) }),
+      }));
     } catch (error) {
       throw this.failure(error, 'list', prefix);
     }

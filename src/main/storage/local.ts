@@ -100,7 +100,9 @@ export class LocalTarget implements StorageTarget {
           await walk(full);
         } else if (entry.isFile() && !entry.name.endsWith(partialSuffix)) {
           const name = relative(this.root, full).split(sep).join('/');
-          if (name.startsWith(prefix)) found.push({ name, size: (await stat(full)).size });
+          if (!name.startsWith(prefix)) continue;
+          const info = await stat(full);
+          found.push({ name, size: info.size, modified: info.mtime });
         }
       }
     };

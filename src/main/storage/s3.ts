@@ -242,7 +242,7 @@ export class S3Target implements StorageTarget {
         );
         for (const entry of page.Contents ?? []) {
           if (entry.Key === undefined) continue;
-          objects.push({ name: entry.Key.slice(this.keyPrefix.length), size: entry.Size ?? 0 });
+          objects.push({ name: entry.Key.slice(this.keyPrefix.length), size: entry.Size ?? 0, ...(entry.LastModified ? { modified: entry.LastModified } : {}) });
         }
         continuationToken = page.IsTruncated === true ? page.NextContinuationToken : undefined;
         if (page.IsTruncated === true && continuationToken === undefined) {

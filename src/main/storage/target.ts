@@ -19,6 +19,11 @@ export interface ObjectInfo {
   /** Full object name relative to the target's root, e.g. `chunks/ab/ab12…`. */
   readonly name: string;
   readonly size: number;
+  /**
+   * When the object was last written, as the storage reports it (file mtime, S3
+   * LastModified, GCS updated); set by `list`. Retention's chunk grace period reads it.
+   */
+  readonly modified?: Date;
 }
 
 export interface ByteRange {

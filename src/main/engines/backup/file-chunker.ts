@@ -19,7 +19,7 @@ export interface ChunkerOptions {
   readonly inFlight: number;
 }
 
-export const defaultChunkerOptions: ChunkerOptions = { chunkSize: 1024 * 1024, bundleBelow: 128 * 1024, bundleCap: 4 * 1024 * 1024, inFlight: 8 };
+export const defaultChunkerOptions: ChunkerOptions = { chunkSize: 4 * 1024 * 1024, bundleBelow: 128 * 1024, bundleCap: 4 * 1024 * 1024, inFlight: 8 };
 
 const pageSize = 8192;
 

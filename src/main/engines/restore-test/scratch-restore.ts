@@ -1,0 +1,68 @@
+import type { RecoveryTarget, RestoreReport } from '../../../shared/contract/restore.js';
+import { DrcError } from '../../../shared/errors.js';
+import { locateServerBinaries, type ServerBinaries } from '../../postgres/binaries.js';
+import type { ScratchInstance } from '../../postgres/scratch-instance.js';
+import type { RepositorySet } from '../../repo/repository-set.js';
+import { listBackups, readServerManifest, type CatalogEntry } from '../backup/catalog.js';
+import { runRestore, type RestoreOptions } from '../restore/restore.js';
+import { selectBackup } from '../restore/select.js';
+import { WalCatalog } from '../wal/catalog.js';
+
+/**
+ * What restore tests and partial restores share: pick the backup and the server binaries
+ * before a byte is fetched, then restore into a scratch instance's directory with the
+ * ordinary restore engine — so what is tested is exactly what a real restore does.
+ */
+export interface ScratchRestorePlan {
+  readonly backup: CatalogEntry;
+  /** The repositories to restore from: all of them, or the one named with --from (no fallback). */
+  readonly sources: RepositorySet;
+  /** The archive as it stood when the backup was chosen (the restore reads it again). */
+  readonly wal: WalCatalog;
+  readonly binaries: ServerBinaries;
+}
+
+const defaultSegmentSize = 16 * 1024 * 1024;
+
+export async function planScratchRestore(set: RepositorySet, options: { target: RecoveryTarget; backupId?: string; from?: string; bindir?: string }): Promise<ScratchRestorePlan> {
+  const sources = restoreSources(set, options.from);
+  const backups = await listBackups(sources.repositories);
+  const wal = await WalCatalog.load(sources.repositories, backups.at(-1)?.record.walSegmentSize ?? defaultSegmentSize);
+  const { backup } = await selectBackup(backups, options.target, wal, options.backupId);
+  // Only a server of the backup's own major version can recover it.
+  const major = Math.floor(backup.record.serverVersionNum / 10000);
+  const binaries = await locateServerBinaries(major, options.bindir === undefined ? {} : { explicitBindir: options.bindir });
+  return { backup, sources, wal, binaries };
+}
+
+/**
+ * `--from` tests one copy on its own: the restore may not fall back to another
+ * repository, so a damaged object there fails the test instead of being worked around.
+ */
+function restoreSources(set: RepositorySet, from: string | undefined): RepositorySet {
+  if (from === undefined) return set;
+  const repository = set.repositories.find((candidate) => candidate.name === from);
+  if (repository) return { ...set, repositories: [repository] };
+  const unreachable = set.unreachable.find((entry) => entry.target.name === from);
+  throw new DrcError(unreachable ? unreachable.error.code : 'REPOSITORY_UNKNOWN', `unable to restore from repository '${from}': ${unreachable ? unreachable.error.message : 'it holds no repository of this set'}`, {
+    hints: ['check it with `drc repo info`, or leave out --from to use every repository'],
+  });
+}
+
+export function restoreIntoScratch(plan: ScratchRestorePlan, scratch: ScratchInstance, target: RecoveryTarget, onProgress?: RestoreOptions['onProgress']): Promise<RestoreReport> {
+  return runRestore(plan.sources, { targetDir: scratch.dataDir, target, backupId: plan.backup.record.id, pause: false, ...(onProgress ? { onProgress } : {}) });
+}
+
+/** The server's backup_manifest kept with the backup, from the first source repository whose copy reads. */
+export async function loadServerManifest(plan: ScratchRestorePlan): Promise<Buffer | undefined> {
+  const failures: string[] = [];
+  for (const repository of plan.sources.repositories.filter((candidate) => plan.backup.repositories.includes(candidate.name))) {
+    try {
+      return await readServerManifest(repository, await repository.readManifest(plan.backup.record.id));
+    } catch (error) {
+      if (!(error instanceof DrcError)) throw error;
+      failures.push(`${repository.name}: ${error.message}`);
+    }
+  }
+  throw new DrcError('OBJECT_MISSING', `unable to read the server's backup_manifest of backup '${plan.backup.record.id}': ${failures.join('; ')}`, { hints: ['run `drc verify` to see what each repository holds'] });
+}

@@ -1,0 +1,425 @@
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readdir, readFile, readlink, realpath, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { DrcError } from '../../shared/errors.js';
+import { runAsUnprivileged, serverReachableBindir, type ServerBinaries } from './binaries.js';
+
+const execFileAsync = promisify(execFile);
+const exe = (name: string): string => (process.platform === 'win32' ? `${name}.exe` : name);
+
+/**
+ * A throw-away PostgreSQL server on a restored data directory (restore tests, partial
+ * restores). It lives in a private directory of its own — data, socket, log, config —
+ * and is reachable only through a Unix socket in that directory (on Windows, 127.0.0.1),
+ * with trust authentication: whoever can enter the directory (this user, root) may log
+ * in, nobody else. Production's own config (memory, SSL, preload libraries, pg_hba with
+ * passwords we do not know) is replaced on the command line, because the restored copy
+ * must start on a workstation, not on the server it came from.
+ *
+ * Before the directory exists a state file records it, so that when `drc` is killed
+ * mid-test the next run finds what was left (`removeLeftoverScratchInstances`), stops the
+ * server and deletes the directory.
+ */
+interface ScratchState {
+  readonly id: string;
+  readonly directory: string;
+  readonly purpose: string;
+  readonly ownerPid: number;
+  /** The owner's start time (Linux), so a recycled pid is not mistaken for a live owner. */
+  readonly ownerStartTime?: string;
+  readonly createdAt: string;
+  bindir?: string;
+}
+
+export interface ScratchLocation {
+  /** Where the scratch directory is created (default: the OS temp directory). */
+  readonly parentDir?: string;
+  /** Where state files go (config `stateDir`; default: the OS temp directory). */
+  readonly stateDir?: string;
+}
+
+export interface LeftoverInstance {
+  readonly id: string;
+  readonly directory: string;
+  readonly stoppedServer: boolean;
+  readonly ownerPid: number;
+  readonly createdAt: string;
+}
+
+/** Settings that replace the restored cluster's own for the scratch server's whole life. */
+function scratchSettings(directory: string, port: number, id: string): Array<[string, string]> {
+  return [
+    ['config_file', join(directory, 'postgresql.conf')],
+    ['hba_file', join(directory, 'pg_hba.conf')],
+    ['ident_file', join(directory, 'pg_ident.conf')],
+    ['port', String(port)],
+    ['listen_addresses', process.platform === 'win32' ? '127.0.0.1' : ''],
+    ['unix_socket_directories', process.platform === 'win32' ? '' : directory],
+    ['unix_socket_permissions', '0700'],
+    ['unix_socket_group', ''],
+    ['cluster_name', `drc-scratch-${id}`],
+    // Production's sizes and features need not exist here (huge pages, SSL certificates,
+    // preloaded extension libraries the workstation lacks); ALTER SYSTEM values in the
+    // restored postgresql.auto.conf would otherwise win over a config file.
+    ['shared_buffers', '128MB'],
+    ['huge_pages', 'off'],
+    ['max_connections', '20'],
+    ['superuser_reserved_connections', '3'],
+    ['ssl', 'off'],
+    ['shared_preload_libraries', ''],
+    ['session_preload_libraries', ''],
+    ['local_preload_libraries', ''],
+    ['archive_mode', 'off'],
+    // Without hot standby, recovery does not check max_connections & co. against the
+    // primary's, and connections are accepted only once recovery has ended.
+    ['hot_standby', 'off'],
+    ['logging_collector', 'off'],
+    ['log_destination', 'stderr'],
+    ['lc_messages', 'C'],
+    // The copy is thrown away: durability buys nothing, and a crash must not restart it.
+    ['fsync', 'off'],
+    ['restart_after_crash', 'off'],
+    // A test must never be lenient about damage, whatever the source configured.
+    ['zero_damaged_pages', 'off'],
+    ['ignore_checksum_failure', 'off'],
+    ['ignore_system_indexes', 'off'],
+  ];
+}
+
+/** pg_ctl passes -o to a shell (cmd.exe on Windows): each option is quoted for it. */
+function quoteForShell(text: string): string {
+  return process.platform === 'win32' ? `"${text.replace(/"/g, '""')}"` : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Recovery takes as long as the WAL needs: no timeout of pg_ctl's own ends it; the operator interrupts (SIGINT). */
+const startWaitSeconds = 31 * 24 * 3600;
+
+export class ScratchInstance {
+  private serverBindir: string | undefined;
+  private loginRole: string | undefined;
+  private starting: Promise<{ code: number | null; output: string }> | undefined;
+  /** Ends pg_ctl's wait (not the server) when the operator interrupts. */
+  private stopWaiting: () => void = () => undefined;
+  port: number | undefined;
+  postmasterPid: number | undefined;
+
+  private constructor(
+    private readonly state: ScratchState,
+    private readonly statePath: string,
+  ) {}
+
+  get id(): string {
+    return this.state.id;
+  }
+
+  get directory(): string {
+    return this.state.directory;
+  }
+
+  get dataDir(): string {
+    return join(this.state.directory, 'data');
+  }
+
+  get logFile(): string {
+    return join(this.state.directory, 'server.log');
+  }
+
+  /** Records the instance-to-be, then creates its private directory (the data directory inside is left to the restore). */
+  static async create(purpose: string, location: ScratchLocation = {}): Promise<ScratchInstance> {
+    const id = `${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(4).toString('hex')}`;
+    const directory = join(resolve(location.parentDir ?? tmpdir()), `drc-scratch-${id}`);
+    const startTime = await processStartTime(process.pid);
+    const state: ScratchState = { id, directory, purpose, ownerPid: process.pid, ...(startTime === undefined ? {} : { ownerStartTime: startTime }), createdAt: new Date().toISOString() };
+    const stateDir = scratchStateDir(location.stateDir);
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    const instance = new ScratchInstance(state, join(stateDir, `${id}.json`));
+    await instance.saveState();
+    try {
+      await mkdir(directory, { mode: 0o700 });
+    } catch (error) {
+      await rm(instance.statePath, { force: true });
+      throw new DrcError('SCRATCH_INSTANCE_FAILED', `unable to create scratch directory '${directory}': ${(error as Error).message}`, {
+        hints: ['choose a writable place with room for a full restore: --scratch-dir DIR'],
+        cause: error,
+      });
+    }
+    return instance;
+  }
+
+  /**
+   * Starts the server on the restored data directory, as the unprivileged server user
+   * when this process is root. Returns once the postmaster runs; recovery goes on —
+   * `waitUntilRecovered` waits for it.
+   */
+  async start(binaries: ServerBinaries): Promise<void> {
+    const bindir = await serverReachableBindir(binaries);
+    this.serverBindir = bindir;
+    this.state.bindir = bindir;
+    await this.saveState();
+    await writeFile(join(this.directory, 'postgresql.conf'), '# DR Console scratch instance: every setting is given on the command line\n');
+    await writeFile(join(this.directory, 'pg_ident.conf'), '');
+    const hba = ['local all all trust', ...(process.platform === 'win32' ? ['host all all 127.0.0.1/32 trust'] : [])];
+    await writeFile(join(this.directory, 'pg_hba.conf'), `${hba.join('\n')}\n`);
+    await this.handToServerUser();
+
+    this.port = await freePort();
+    const options = scratchSettings(this.directory, this.port, this.id)
+      .map(([name, value]) => `-c ${quoteForShell(`${name}=${value}`)}`)
+      .join(' ');
+    const ids = runAsUnprivileged();
+    // Its own session: a Ctrl-C meant for drc must not reach the server; drc stops it.
+    const child = spawn(join(bindir, exe('pg_ctl')), ['-D', this.dataDir, '-l', this.logFile, '-w', '-t', String(startWaitSeconds), '-o', options, 'start'], {
+      cwd: this.directory,
+      env: { PATH: process.env.PATH ?? '', LANG: 'C', LC_ALL: 'C' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+      windowsHide: true,
+      ...(ids ?? {}),
+    });
+    let output = '';
+    child.stdout.on('data', (data: Buffer) => (output += data.toString()));
+    child.stderr.on('data', (data: Buffer) => (output += data.toString()));
+    // 'exit', not 'close': the postmaster inherits nothing of pg_ctl's pipes worth waiting for.
+    this.starting = new Promise((done, fail) => {
+      child.on('error', fail);
+      child.on('exit', (code) => done({ code, output }));
+    });
+    this.stopWaiting = () => child.kill('SIGTERM');
+    // The postmaster writes its pid file before recovery begins; until then pg_ctl may still fail.
+    for (;;) {
+      this.postmasterPid = await postmasterPidOf(this.dataDir);
+      if (this.postmasterPid !== undefined) return;
+      const exited = await Promise.race([this.starting, sleep(50).then(() => undefined)]);
+      if (exited !== undefined) {
+        this.postmasterPid = await postmasterPidOf(this.dataDir);
+        if (exited.code === 0) return;
+        throw await this.startFailure(exited.output);
+      }
+    }
+  }
+
+  /** Waits until recovery has reached its target and the server accepts writes. */
+  async waitUntilRecovered(signal?: AbortSignal): Promise<void> {
+    if (!this.starting) throw new DrcError('INTERNAL', `unable to wait for scratch instance ${this.id}: it was not started`);
+    const onAbort = (): void => this.stopWaiting();
+    signal?.addEventListener('abort', onAbort);
+    let exited: { code: number | null; output: string };
+    try {
+      exited = await this.starting;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    if (signal?.aborted) throw interrupted();
+    if (exited.code !== 0) throw await this.startFailure(exited.output);
+    const inRecovery = await this.withSession('template1', async (client) => (await client.query<{ recovery: boolean }>('SELECT pg_is_in_recovery() AS recovery')).rows[0]?.recovery);
+    if (inRecovery !== false) {
+      throw new DrcError('SCRATCH_INSTANCE_FAILED', `unable to finish recovery of scratch instance ${this.id}: the server accepts connections but is still in recovery`, {
+        hints: ['recovery settings other than DR Console\'s (standby.signal, recovery_target_action = pause) may be in the restored directory'],
+      });
+    }
+  }
+
+  /**
+   * Runs `work` in a session on `database` as the cluster's bootstrap superuser. Its name
+   * is whatever the source cluster called it; it is found through any role that can log
+   * in (`candidates`, then `postgres` and this OS user), trust authentication allowing.
+   */
+  async withSession<T>(database: string, work: (client: pg.Client) => Promise<T>, options: { candidates?: readonly string[] } = {}): Promise<T> {
+    const role = this.loginRole ?? (this.loginRole = await this.findSuperuser(options.candidates ?? []));
+    return this.session(database, role, work);
+  }
+
+  private async findSuperuser(candidates: readonly string[]): Promise<string> {
+    const tried: string[] = [];
+    for (const role of new Set([...candidates, 'postgres', userInfo().username])) {
+      try {
+        return await this.session('template1', role, async (client) => (await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE oid = 10')).rows[0]?.rolname ?? role);
+      } catch (error) {
+        tried.push(`${role}: ${(error as Error).message}`);
+      }
+    }
+    throw new DrcError('SCRATCH_INSTANCE_FAILED', `unable to log in to scratch instance ${this.id}: ${tried.join('; ')}`, {
+      hints: ['set cluster.user in the config to a role that exists in the backed-up cluster'],
+    });
+  }
+
+  private async session<T>(database: string, user: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+    const client = new pg.Client({
+      host: process.platform === 'win32' ? '127.0.0.1' : this.directory,
+      port: this.port,
+      user,
+      database,
+      application_name: 'dr-console scratch',
+      connectionTimeoutMillis: 30_000,
+    });
+    // An error event on an idle client (the server stopped) must not crash the process.
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      // The restored cluster's per-database and per-role settings must not cut a check short.
+      await client.query("SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET default_transaction_read_only = off; SET search_path = pg_catalog");
+      return await work(client);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  /** The last lines of the server log that explain a failure (FATAL/PANIC/ERROR), else its tail. */
+  async logExcerpt(lines = 8): Promise<string> {
+    const log = await readFile(this.logFile, 'utf8').catch(() => '');
+    const all = log.split('\n').filter((line) => line.trim() !== '');
+    const telling = all.filter((line) => /\b(FATAL|PANIC|ERROR):/.test(line));
+    return (telling.length > 0 ? telling : all).slice(-lines).join('\n');
+  }
+
+  /** Stops the server (immediate shutdown) and deletes the directory and the state file. Safe to call more than once. */
+  async remove(): Promise<void> {
+    await stopPostmaster(this.dataDir, this.serverBindir);
+    await rm(this.directory, { recursive: true, force: true });
+    await rm(this.statePath, { force: true });
+  }
+
+  private async saveState(): Promise<void> {
+    await writeFile(this.statePath, JSON.stringify(this.state, null, 2), { mode: 0o600 });
+  }
+
+  private async handToServerUser(): Promise<void> {
+    const ids = runAsUnprivileged();
+    if (ids !== undefined) await execFileAsync('chown', ['-R', `${String(ids.uid)}:${String(ids.gid)}`, this.directory]);
+    await chmod(this.directory, 0o700);
+    await chmod(this.dataDir, 0o700);
+  }
+
+  private async startFailure(output: string): Promise<DrcError> {
+    const excerpt = await this.logExcerpt();
+    return new DrcError('SCRATCH_INSTANCE_FAILED', `unable to start scratch instance ${this.id}: ${excerpt || output.trim() || 'pg_ctl failed without output'}`, {
+      hints: ['the server log above is from the restored copy; it is deleted with the scratch directory'],
+    });
+  }
+}
+
+function interrupted(): DrcError {
+  return new DrcError('SCRATCH_INSTANCE_FAILED', 'unable to finish: interrupted', { hints: ['the scratch instance is stopped and removed; run the command again'] });
+}
+
+export function scratchStateDir(stateDir: string | undefined): string {
+  return join(resolve(stateDir ?? tmpdir()), 'drc-scratch');
+}
+
+/**
+ * Finds scratch instances whose `drc` no longer runs (killed, or the machine rebooted),
+ * stops their server if it still runs and deletes their directory. Instances of a `drc`
+ * that still runs (a test in another terminal) are left alone.
+ */
+export async function removeLeftoverScratchInstances(stateDir?: string): Promise<LeftoverInstance[]> {
+  const directory = scratchStateDir(stateDir);
+  const names = await readdir(directory).catch(() => [] as string[]);
+  const removed: LeftoverInstance[] = [];
+  for (const name of names.filter((entry) => entry.endsWith('.json'))) {
+    const path = join(directory, name);
+    let state: ScratchState;
+    try {
+      state = JSON.parse(await readFile(path, 'utf8')) as ScratchState;
+    } catch {
+      // Half-written by a process killed mid-write: nothing was created after it.
+      await rm(path, { force: true });
+      continue;
+    }
+    if (await ownerRuns(state)) continue;
+    const dataDir = join(state.directory, 'data');
+    const stoppedServer = await stopPostmaster(dataDir, state.bindir);
+    await rm(state.directory, { recursive: true, force: true });
+    await rm(path, { force: true });
+    removed.push({ id: state.id, directory: state.directory, stoppedServer, ownerPid: state.ownerPid, createdAt: state.createdAt });
+  }
+  return removed;
+}
+
+async function ownerRuns(state: ScratchState): Promise<boolean> {
+  if (!alive(state.ownerPid)) return false;
+  if (state.ownerStartTime === undefined) return true;
+  return (await processStartTime(state.ownerPid)) === state.ownerStartTime;
+}
+
+/**
+ * Immediate shutdown of the postmaster running on `dataDir` (pg_ctl stop -m immediate,
+ * SIGKILL if that does not end it). Returns whether one was running.
+ */
+async function stopPostmaster(dataDir: string, bindir: string | undefined): Promise<boolean> {
+  const pid = await postmasterPidOf(dataDir);
+  if (pid === undefined || !(await isPostmasterOf(pid, dataDir))) return false;
+  if (bindir !== undefined) {
+    await execFileAsync(join(bindir, exe('pg_ctl')), ['-D', dataDir, '-m', 'immediate', '-w', '-t', '30', 'stop'], {
+      env: { PATH: process.env.PATH ?? '', LANG: 'C', LC_ALL: 'C' },
+      windowsHide: true,
+      ...(runAsUnprivileged() ?? {}),
+    }).catch(() => undefined);
+  }
+  if (alive(pid)) {
+    signalQuietly(pid, 'SIGKILL');
+    const deadline = Date.now() + 10_000;
+    while (alive(pid) && Date.now() < deadline) await sleep(20);
+  }
+  return true;
+}
+
+async function postmasterPidOf(dataDir: string): Promise<number | undefined> {
+  const text = await readFile(join(dataDir, 'postmaster.pid'), 'utf8').catch(() => undefined);
+  const pid = Number(text?.split('\n')[0]);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/**
+ * A stale postmaster.pid may name a pid that now belongs to another process. On Linux the
+ * postmaster's working directory is its data directory, which tells them apart; elsewhere
+ * the pid file is trusted, as pg_ctl trusts it.
+ */
+async function isPostmasterOf(pid: number, dataDir: string): Promise<boolean> {
+  if (!alive(pid)) return false;
+  const cwd = await readlink(`/proc/${String(pid)}/cwd`).catch(() => undefined);
+  if (cwd === undefined) return process.platform !== 'linux';
+  return cwd === (await realpath(dataDir).catch(() => dataDir));
+}
+
+/** Field 22 of /proc/<pid>/stat (start time in clock ticks since boot); undefined off Linux. */
+async function processStartTime(pid: number): Promise<string | undefined> {
+  const stat = await readFile(`/proc/${String(pid)}/stat`, 'utf8').catch(() => undefined);
+  // The command name (field 2) may hold spaces: count fields after its closing ')'.
+  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function signalQuietly(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // Already gone.
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done, fail) => {
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', done);
+  });
+  const address = server.address();
+  await new Promise<void>((done) => server.close(() => done()));
+  if (address === null || typeof address === 'string') throw new DrcError('SCRATCH_INSTANCE_FAILED', 'unable to find a free TCP port for the scratch instance');
+  return address.port;
+}
