@@ -9,6 +9,8 @@ import { benchWalReader } from './wal-reader.js';
  * chunk pipeline's data size (default 1024 = 1 GiB), BENCH_SCALE the comparison's dataset
  * factor (default 1: pgbench scale 100 plus a 2-million-row text table, about 2 GB).
  */
+// As bin/drc.js does: enough libuv threads for fsyncs and zstd at once.
+process.env.UV_THREADPOOL_SIZE ??= '16';
 const only = new Set((process.env.BENCH_ONLY ?? 'pipeline,stream,wal,compare').split(','));
 const totalMiB = Number(process.env.BENCH_MIB ?? 1024);
 const chunkKiB = Number(process.env.BENCH_CHUNK_KIB ?? 1024);

@@ -240,43 +240,34 @@ describe('scheduler', () => {
     expect(counts).toEqual({ 'full-backup': 1, 'archive-backup': 1, 'restore-test': 1, expire: 1, verify: 1, 'restore-point': 1 });
   });
 
-  it('never runs two jobs of one group at once: the archive waits for the full backups and their restore test', async () => {
+  it('never runs two repository jobs at once: each waits its turn, in priority order', async () => {
     clock = new FakeClock(at(20, 0, 30));
     jobs = new FakeJobs(clock);
     jobs.held.add('full-backup').add('restore-test').add('archive-backup').add('expire').add('verify');
     await startScheduler();
-    // Saturday: expire (03:00) and verify (04:00) share the maintenance group.
+    // Saturday's full backup (01:00) runs long: expire (03:00) and verify (04:00) wait for it.
     await clock.advance(hours(4));
     expect(jobs.count('full-backup')).toBe(1);
-    expect(jobs.count('expire')).toBe(1);
+    expect(jobs.count('expire')).toBe(0);
     expect(jobs.count('verify')).toBe(0);
-    jobs.finish('expire');
-    await clock.advance(0);
-    expect(jobs.count('verify')).toBe(1);
 
-    // Sunday 02:05: Sunday's full (01:00) and the archive (02:00) are due while Saturday's full still runs.
+    // Sunday 02:05: Sunday's full (01:00) and the archive (02:00) are due too, and it still runs.
     await clock.advance(at(21, 2, 5).getTime() - clock.now().getTime());
     expect(jobs.count('full-backup')).toBe(1);
-    expect(jobs.count('archive-backup')).toBe(0);
-    jobs.finish('full-backup');
-    await clock.advance(0);
-    expect(jobs.count('full-backup')).toBe(2);
-    expect(jobs.count('restore-test')).toBe(0);
-    jobs.finish('full-backup');
-    await clock.advance(0);
-    // One restore test, of the newest full; then the archive.
-    expect(jobs.count('restore-test')).toBe(1);
-    expect(jobs.count('archive-backup')).toBe(0);
-    jobs.finish('restore-test');
-    await clock.advance(0);
-    expect(jobs.count('archive-backup')).toBe(1);
-    jobs.finish('archive-backup');
-    await clock.advance(minutes(10));
-    expect(jobs.count('restore-test')).toBe(1);
-    expect(jobs.maxRunningPerGroup.get('backup')).toBe(1);
-    expect(jobs.maxRunningPerGroup.get('maintenance')).toBe(1);
+    const order: ScheduledJob[] = [];
+    for (const job of ['full-backup', 'full-backup', 'restore-test', 'archive-backup', 'expire', 'verify'] as const) {
+      const before = jobs.calls.length;
+      jobs.finish(job);
+      await clock.advance(0);
+      order.push(...jobs.calls.slice(before).map((call) => call.job).filter((started) => started !== 'restore-point'));
+    }
+    // The missed full first, then one restore test of the newest full, the archive, then maintenance.
+    expect(order).toEqual(['full-backup', 'restore-test', 'archive-backup', 'expire', 'verify']);
+    expect(jobs.maxRunningPerGroup.get('repository')).toBe(1);
     // Restore points are their own group and kept their hourly slots throughout.
     expect(jobs.count('restore-point')).toBe(26);
+    await clock.advance(minutes(10));
+    expect(jobs.count('restore-test')).toBe(1);
   });
 
   it('records a job cut short by a crash as abandoned and runs it again at the next start', async () => {

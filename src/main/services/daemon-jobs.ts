@@ -1,3 +1,4 @@
+import { DrcError } from '../../shared/errors.js';
 import type { DaemonJobs } from './daemon.js';
 import { restoreTest } from './restore-test.js';
 import { expire } from './retention.js';
@@ -22,9 +23,11 @@ export const daemonJobs: DaemonJobs = {
       ...report.repositories.filter((entry) => entry.status === 'skipped' || entry.status === 'failed').map((entry) => `${entry.repository} ${entry.status}${entry.error ? ` (${entry.error.message})` : ''}`),
       ...report.unreachable.map((entry) => `${entry.repository} unreachable (${entry.message})`),
     ];
-    return {
-      ok: report.ok,
-      summary: `${String(removed)} backup(s) expired across ${String(report.repositories.length)} repositories${notDone.length > 0 ? `; ${notDone.join('; ')}` : ''}`,
-    };
+    const summary = `${String(removed)} backup(s) expired across ${String(report.repositories.length)} repositories${notDone.length > 0 ? `; ${notDone.join('; ')}` : ''}`;
+    // A repository skipped because another operation held its locks was not expired at all: that is a run to retry, not a result.
+    if (report.repositories.some((entry) => entry.status === 'skipped')) {
+      throw new DrcError('LOCK_HELD', `unable to expire every repository: ${summary}`, { hints: ['another operation held the locks; the scheduler tries again later'] });
+    }
+    return { ok: report.ok, summary };
   },
 };

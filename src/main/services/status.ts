@@ -50,7 +50,7 @@ export interface HealthInput {
   readonly backups: readonly CatalogEntry[];
   /** WAL archive of each reachable repository. */
   readonly wal: readonly RepositoryWalStatus[];
-  /** Event history, oldest first (the window `historySince` asks for). */
+  /** Event history (the window `historySince` asks for), in any order. */
   readonly events: readonly RepositoryEvent[];
   readonly schedule: SchedulerOverview;
 }
@@ -133,7 +133,10 @@ export function estimateRto(events: readonly RepositoryEvent[], backups: readonl
   const newestBytes = backups.at(-1)?.record.bytesRead;
   const sizes = [newestBytes, databaseBytes].filter((bytes): bytes is number => bytes !== undefined && bytes > 0);
   const currentBytes = sizes.length === 0 ? undefined : Math.max(...sizes);
-  const tests = events.filter((event) => event.type === 'restore-test' && event.outcome === 'success').slice(-rtoSampleSize);
+  const tests = events
+    .filter((event) => event.type === 'restore-test' && event.outcome === 'success')
+    .sort((a, b) => a.time.localeCompare(b.time))
+    .slice(-rtoSampleSize);
   let best: ReturnType<typeof estimateRto>;
   for (const event of tests) {
     const figures = restoreTestFigures(event);
@@ -199,7 +202,8 @@ function latestRestoreTests(events: readonly RepositoryEvent[]): Map<string, Rep
   const latest = new Map<string, RepositoryEvent>();
   for (const event of events) {
     const backupId = event.type === 'restore-test' ? restoreTestFigures(event).backupId : undefined;
-    if (backupId !== undefined) latest.set(backupId, event);
+    const known = backupId === undefined ? undefined : latest.get(backupId);
+    if (backupId !== undefined && (known === undefined || event.time > known.time)) latest.set(backupId, event);
   }
   return latest;
 }
@@ -241,10 +245,17 @@ function touched(event: RepositoryEvent, repository: string): boolean {
   }
 }
 
+/** The newest event that matches, by its time (whatever order the events came in). */
+function latestEvent(events: readonly RepositoryEvent[], matches: (event: RepositoryEvent) => boolean): RepositoryEvent | undefined {
+  let found: RepositoryEvent | undefined;
+  for (const event of events) if (matches(event) && (found === undefined || event.time > found.time)) found = event;
+  return found;
+}
+
 function repositoryHealth(input: HealthInput): RepositoryHealth[] {
   return input.repositories.map((repository) => {
-    const lastTouched = [...input.events].reverse().find((event) => touched(event, repository.repository))?.time;
-    const lastVerified = [...input.events].reverse().find((event) => verifyEntries(event).some((entry) => entry.repository === repository.repository && entry.error === undefined))?.time;
+    const lastTouched = latestEvent(input.events, (event) => touched(event, repository.repository))?.time;
+    const lastVerified = latestEvent(input.events, (event) => verifyEntries(event).some((entry) => entry.repository === repository.repository && entry.error === undefined))?.time;
     const lastSeen = repository.state === 'ok' ? input.now.toISOString() : lastTouched;
     const wal = input.wal.find((status) => status.repository === repository.repository);
     return {
@@ -300,7 +311,7 @@ export function alerts(report: Omit<HealthReport, 'alerts'>, input: Pick<HealthI
   } else if (!rto.met) {
     add({ severity: 'critical', code: 'RTO_BREACHED', message: `a restore is estimated to take ${minutesOf(rto.estimateSeconds)} (objective ${minutesOf(rto.goalSeconds)})`, hint: 'restore from a local or removable repository rather than the cloud, keep the newest full backup close, or revise objectives.rtoMinutes with the business' });
   }
-  const lastTest = [...input.events].reverse().find((event) => event.type === 'restore-test');
+  const lastTest = latestEvent(input.events, (event) => event.type === 'restore-test');
   if (lastTest && lastTest.outcome === 'failure') {
     add({ severity: 'critical', code: 'RESTORE_TEST_FAILED', message: `the last restore test (${lastTest.time}) failed: ${lastTest.summary}`, hint: 'read it with `drc events --type restore-test`; a backup that does not restore is not a backup — fix the cause and take a new full backup' });
   }
@@ -329,9 +340,11 @@ export function alerts(report: Omit<HealthReport, 'alerts'>, input: Pick<HealthI
     if (repository.walGaps > 0) {
       add({ severity: 'critical', code: 'WAL_GAP', repository: name, message: `repository '${name}' misses ${String(repository.walGaps)} WAL segment(s): point-in-time recovery from it stops at the first gap`, hint: `fill it from another repository with \`drc sync --from … --to ${name}\`, or take a new full backup` });
     }
-    const lastVerify = [...input.events].reverse().flatMap((event) => verifyEntries(event).filter((entry) => entry.repository === name && entry.error === undefined).map((entry) => ({ ...entry, time: event.time })))[0];
-    if (lastVerify && lastVerify.problems > lastVerify.repaired) {
-      add({ severity: 'critical', code: 'REPOSITORY_DAMAGED', repository: name, message: `the last verify (${lastVerify.time}) found ${String(lastVerify.problems - lastVerify.repaired)} damaged or missing object(s) in '${name}'`, hint: `run \`drc verify --repair\` to rewrite them from a good copy` });
+    const verified = (event: RepositoryEvent) => verifyEntries(event).find((entry) => entry.repository === name && entry.error === undefined);
+    const lastVerify = latestEvent(input.events, (event) => verified(event) !== undefined);
+    const result = lastVerify ? verified(lastVerify) : undefined;
+    if (lastVerify && result && result.problems > result.repaired) {
+      add({ severity: 'critical', code: 'REPOSITORY_DAMAGED', repository: name, message: `the last verify (${lastVerify.time}) found ${String(result.problems - result.repaired)} damaged or missing object(s) in '${name}'`, hint: 'run `drc verify --repair` to rewrite them from a good copy' });
     }
     if (repository.media === 'removable') {
       const seen = repository.lastSeen === undefined ? undefined : Date.parse(repository.lastSeen);

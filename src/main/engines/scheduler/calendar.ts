@@ -31,9 +31,11 @@ export interface JobDefinition {
   readonly enabled: boolean;
   readonly trigger: Trigger;
   /**
-   * Jobs of one group never run at the same time. Backups and restore tests of the
-   * cluster share one (the repository `backup` lock also keeps other processes out);
-   * expire and verify share another, so verify never reads what expire is deleting.
+   * Jobs of one group never run at the same time. Everything that takes a repository's
+   * locks or reads it whole — backups, restore tests, expire, verify — is one group:
+   * expire takes the backup lock (two processes racing for the locks of several
+   * repositories both lose), and verify must not read what expire is deleting. The
+   * repository locks keep other processes (`drc backup` by hand) out as well.
    */
   readonly group: string;
 }
@@ -49,13 +51,14 @@ function clockTime(text: string): ClockTime {
 export function jobDefinitions(schedule: ScheduleConfig): JobDefinition[] {
   return [
     { job: 'wal-stream', enabled: schedule.walStreaming, trigger: { kind: 'continuous' }, group: 'wal-stream' },
-    { job: 'full-backup', enabled: schedule.fullBackup.enabled, trigger: { kind: 'daily', at: clockTime(schedule.fullBackup.at) }, group: 'backup' },
+    { job: 'full-backup', enabled: schedule.fullBackup.enabled, trigger: { kind: 'daily', at: clockTime(schedule.fullBackup.at) }, group: 'repository' },
     // Before the archive: proving last night's full matters more than another copy of it.
-    { job: 'restore-test', enabled: schedule.restoreTestAfterFull && schedule.fullBackup.enabled, trigger: { kind: 'after', job: 'full-backup' }, group: 'backup' },
-    { job: 'archive-backup', enabled: schedule.archiveBackup.enabled, trigger: { kind: 'weekly', on: weekdays.indexOf(schedule.archiveBackup.on), at: clockTime(schedule.archiveBackup.at) }, group: 'backup' },
+    { job: 'restore-test', enabled: schedule.restoreTestAfterFull && schedule.fullBackup.enabled, trigger: { kind: 'after', job: 'full-backup' }, group: 'repository' },
+    { job: 'archive-backup', enabled: schedule.archiveBackup.enabled, trigger: { kind: 'weekly', on: weekdays.indexOf(schedule.archiveBackup.on), at: clockTime(schedule.archiveBackup.at) }, group: 'repository' },
+    // A restore point is one SQL call and a small record: it keeps its hourly slot whatever else runs.
     { job: 'restore-point', enabled: schedule.restorePoint.enabled, trigger: { kind: 'interval', everyMinutes: schedule.restorePoint.everyMinutes }, group: 'restore-point' },
-    { job: 'expire', enabled: schedule.expire.enabled, trigger: { kind: 'daily', at: clockTime(schedule.expire.at) }, group: 'maintenance' },
-    { job: 'verify', enabled: schedule.verify.enabled, trigger: { kind: 'weekly', on: weekdays.indexOf(schedule.verify.on), at: clockTime(schedule.verify.at) }, group: 'maintenance' },
+    { job: 'expire', enabled: schedule.expire.enabled, trigger: { kind: 'daily', at: clockTime(schedule.expire.at) }, group: 'repository' },
+    { job: 'verify', enabled: schedule.verify.enabled, trigger: { kind: 'weekly', on: weekdays.indexOf(schedule.verify.on), at: clockTime(schedule.verify.at) }, group: 'repository' },
   ];
 }
 

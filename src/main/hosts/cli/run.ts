@@ -22,11 +22,10 @@ const globalOptions = {
 } as const;
 
 function helpText(): string {
-  const width = Math.max(...Object.values(commands).map((command) => command.usage.length));
   return [
     'drc — DR Console command line',
     '',
-    ...Object.values(commands).map((command) => `  ${command.usage.padEnd(width)}  ${command.summary}`),
+    ...Object.values(commands).flatMap((command) => [`  ${command.usage}`, `      ${command.summary}`]),
     '',
     'Every command takes --config FILE (default: the OS app-data directory) and --json.',
     'Exit codes: 0 fine, 1 a problem was found or the operation failed, 2 usage or configuration error.',
