@@ -181,7 +181,7 @@ describe('restore test failures (PostgreSQL 15)', () => {
   let f: Fixture;
   let relationChunk: string;
   let walAfterBackup: string[];
-  let afterLastBatch: string;
+  let betweenBatches: string;
 
   beforeAll(async () => {
     f = await fixture(15);
@@ -193,8 +193,13 @@ describe('restore test failures (PostgreSQL 15)', () => {
     for (const batch of [1, 2]) {
       await f.source.sql(`INSERT INTO invoices SELECT g, 'batch ${String(batch)}' FROM generate_series(${String(batch * 100_000)}, ${String(batch * 100_000 + 999)}) g`);
       walAfterBackup.push(...(await archiveWal(f)));
+      if (batch === 1) {
+        // A recovery target after batch 1 and before batch 2 (whose commit tells recovery it got there).
+        await sleep(50);
+        betweenBatches = (await f.source.sql<{ now: Date }>('SELECT clock_timestamp() AS now'))[0]?.now.toISOString() ?? '';
+        await sleep(50);
+      }
     }
-    afterLastBatch = new Date(Date.now() + 1000).toISOString();
     // The invoices table is well over the bundling threshold: its file has chunks of its own.
     const [file] = await f.source.sql<{ path: string }>("SELECT pg_relation_filepath('invoices') AS path");
     relationChunk = await withRepositorySet(await createContext({ configPath: f.config.path }), 'nas', async (set) => {
@@ -223,6 +228,7 @@ describe('restore test failures (PostgreSQL 15)', () => {
       expect(alone.record.errorsFound).toEqual([{ check: 'chunks', message: expect.stringContaining(chunkObjectName(relationChunk)) as unknown }]);
       expect(alone.record.errorsFound[0]?.message).toMatch(/nas: .*authenticat/i);
       expect(alone.record.failure).toMatchObject({ code: 'RESTORE_TEST_FAILED', message: expect.stringContaining('unable to prove backup') as unknown });
+      expect(alone.record.checks.filter((check) => check.status === 'failed').map((check) => check.name)).toEqual(['restore', 'chunks']);
       expect(alone.record.checks.filter((check) => check.status === 'skipped').map((check) => check.name)).toEqual(['manifest-checksums', 'start', 'recovery', 'amcheck', 'read-tables']);
       await expectCleanedUp(f, alone.record);
 
@@ -263,7 +269,7 @@ describe('restore test failures (PostgreSQL 15)', () => {
       expect(latest.record.checks.find((check) => check.name === 'amcheck')?.status).toBe('passed');
       await expectCleanedUp(f, latest.record);
 
-      const pastTheHole = await restoreTest(f, ['--time', afterLastBatch]);
+      const pastTheHole = await restoreTest(f, ['--time', betweenBatches]);
       expect(pastTheHole.code).toBe(1);
       expect(pastTheHole.record.dataLossDetected).toBe(true);
       expect(pastTheHole.record.errorsFound[0]).toMatchObject({ check: 'restore', message: expect.stringContaining('gap') as unknown });
@@ -271,9 +277,9 @@ describe('restore test failures (PostgreSQL 15)', () => {
     } finally {
       for (const path of moves) await rename(`${path}.away`, path);
     }
-    const healthy = await restoreTest(f, ['--time', afterLastBatch]);
+    const healthy = await restoreTest(f, ['--time', betweenBatches]);
     expect(healthy.record.errorsFound).toEqual([]);
-    expect(healthy.record.tables.find((table) => table.name === 'invoices')?.rows).toBe(22000);
+    expect(healthy.record.tables.find((table) => table.name === 'invoices')?.rows).toBe(21000);
   });
 
   it('cleans up, on the next run, the scratch instance of a drc killed mid-test', async () => {

@@ -221,6 +221,7 @@ describe('planExpiry: properties', () => {
           const age = now.getTime() - Date.parse(entry.record.stoppedAt);
           if (age <= days[entry.record.type] * day) expect(kept.has(entry.record.id)).toBe(true);
         }
+        for (const verdict of plan.remove) expect(now.getTime() - Date.parse(verdict.backup.record.stoppedAt)).toBeGreaterThan(days[verdict.backup.record.type] * day);
         const windowStart = now.getTime() - policy.fullDays * day;
         if (backups.some((entry) => Date.parse(entry.record.stoppedAt) <= windowStart)) {
           expect(plan.keep.some((verdict) => Date.parse(verdict.backup.record.stoppedAt) <= windowStart)).toBe(true);

@@ -67,7 +67,7 @@ describe('gcs driver against the test server', () => {
     await direct.put('top-level', Buffer.from('no prefix'));
     expect(stored('nested/dir/a/b')?.toString()).toBe('under a prefix');
     expect(stored('top-level')?.toString()).toBe('no prefix');
-    expect(await prefixed.list('a/')).toEqual([{ name: 'a/b', size: 14 }]);
+    expect(await prefixed.list('a/')).toEqual([{ name: 'a/b', size: 14, modified: expect.any(Date) as unknown }]);
     expect(prefixed.describe()).toBe(`gs://${bucket}/nested/dir/ @ ${server.url}`);
   });
 

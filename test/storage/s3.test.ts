@@ -80,7 +80,7 @@ describe('S3Target against s3rver', () => {
 
     const stored = await raw.send(new GetObjectCommand({ Bucket: 'layout', Key: 'backups/db1/chunks/ab/abc' }));
     expect(await stored.Body?.transformToString()).toBe('chunk');
-    expect(await repo.list('')).toEqual([{ name: 'chunks/ab/abc', size: 5 }]);
+    expect(await repo.list('')).toEqual([{ name: 'chunks/ab/abc', size: 5, modified: expect.any(Date) as unknown }]);
   });
 
   it('describes itself as bucket, prefix and endpoint, without credentials', () => {
@@ -312,7 +312,7 @@ describe('S3Target through a fault proxy', () => {
     proxy.requests.length = 0;
     await repo.delete([...names, 'batch/never-written']);
     expect(proxy.count('POST', '?delete')).toBe(2);
-    expect(await repo.list('batch/')).toEqual([{ name: 'batch/keep', size: 4 }]);
+    expect(await repo.list('batch/')).toEqual([{ name: 'batch/keep', size: 4, modified: expect.any(Date) as unknown }]);
   });
 
   it('fails a delete whose answer lists keys it could not delete', async () => {

@@ -31,10 +31,6 @@ export class FakeClock implements Clock {
     return { cancel: () => (this.timers = this.timers.filter((pending) => pending.id !== timer.id)) };
   }
 
-  get pendingTimers(): number {
-    return this.timers.length;
-  }
-
   async advance(milliseconds: number): Promise<void> {
     const until = this.current + milliseconds;
     for (;;) {

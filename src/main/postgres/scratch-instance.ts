@@ -97,8 +97,12 @@ function quoteForShell(text: string): string {
   return process.platform === 'win32' ? `"${text.replace(/"/g, '""')}"` : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Recovery takes as long as the WAL needs: no timeout of pg_ctl's own ends it; the operator interrupts (SIGINT). */
-const startWaitSeconds = 31 * 24 * 3600;
+/**
+ * pg_ctl -w returns once recovery has begun (without hot standby the postmaster reports
+ * 'standby' status then), so this bounds only the start itself; recovery is waited for
+ * separately, for as long as the WAL needs.
+ */
+const startWaitSeconds = 600;
 
 export class ScratchInstance {
   private serverBindir: string | undefined;
@@ -217,11 +221,28 @@ export class ScratchInstance {
     }
     if (signal?.aborted) throw interrupted();
     if (exited.code !== 0) throw await this.startFailure(exited.output);
+    // Until recovery ends the server turns every connection away before authentication.
+    while (!(await this.acceptsConnections())) {
+      if (signal?.aborted) throw interrupted();
+      if (this.postmasterPid === undefined || !alive(this.postmasterPid)) throw await this.startFailure(exited.output);
+      await sleep(100);
+    }
     const inRecovery = await this.withSession('template1', async (client) => (await client.query<{ recovery: boolean }>('SELECT pg_is_in_recovery() AS recovery')).rows[0]?.recovery);
     if (inRecovery !== false) {
       throw new DrcError('SCRATCH_INSTANCE_FAILED', `unable to finish recovery of scratch instance ${this.id}: the server accepts connections but is still in recovery`, {
         hints: ['recovery settings other than DR Console\'s (standby.signal, recovery_target_action = pause) may be in the restored directory'],
       });
+    }
+  }
+
+  /** Whether the server got past "not accepting connections" (57P03): any other answer, even a refused login, means it did. */
+  private async acceptsConnections(): Promise<boolean> {
+    try {
+      await this.session('template1', 'postgres', () => Promise.resolve());
+      return true;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      return code !== '57P03' && code !== 'ENOENT' && code !== 'ECONNREFUSED';
     }
   }
 

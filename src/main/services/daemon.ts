@@ -93,8 +93,12 @@ function scheduledJobs(context: ServiceContext, jobs: DaemonJobs, options: Daemo
     verify: recordingFailure(context, 'verify', async () => {
       const report = await verify(context, { repair: false });
       const problems = report.repositories.reduce((sum, entry) => sum + entry.problems.length, 0);
-      const failed = report.repositories.filter((entry) => entry.error !== undefined).map((entry) => entry.repository);
-      return { outcome: report.ok ? 'success' : 'failure', summary: report.ok ? 'every object authenticated' : `${String(problems)} problem(s)${failed.length > 0 ? `; not verified: ${failed.join(', ')}` : ''} — run \`drc verify --repair\`` };
+      const unverified = report.repositories.filter((entry) => entry.error !== undefined);
+      if (report.ok) return { outcome: 'success', summary: 'every object authenticated' };
+      // A stick away in its drawer is rotation, not damage: what was reachable is proven.
+      const onlyAbsentMedia = problems === 0 && unverified.every((entry) => entry.error?.code === 'MEDIA_NOT_PRESENT');
+      const summary = `${String(problems)} problem(s)${unverified.length > 0 ? `; not verified: ${unverified.map((entry) => `${entry.repository} (${entry.error?.message ?? ''})`).join(', ')}` : ''}`;
+      return { outcome: onlyAbsentMedia ? 'partial' : 'failure', summary: problems > 0 ? `${summary} — run \`drc verify --repair\`` : summary };
     }),
   };
 }

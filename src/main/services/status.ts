@@ -46,7 +46,7 @@ export interface HealthInput {
   readonly cluster?: ClusterHealth;
   /** Every configured repository, reachable or not. */
   readonly repositories: readonly RepositoryObservation[];
-  /** Backups in the reachable repositories, with the repositories holding each. */
+  /** Backups in the reachable repositories, oldest first (as listBackups gives them), with the repositories holding each. */
   readonly backups: readonly CatalogEntry[];
   /** WAL archive of each reachable repository. */
   readonly wal: readonly RepositoryWalStatus[];
@@ -108,19 +108,10 @@ function isCaughtUp(wal: RepositoryWalStatus, cluster: ClusterHealth | undefined
   return parseLsn(wal.newestLsn) >= parseLsn(cluster.flushLsn);
 }
 
-interface RestoreTestFigures {
-  backupId?: string;
-  durationMs?: number;
-  bytesWritten?: number;
-}
-
-function restoreTestFigures(event: RepositoryEvent): RestoreTestFigures {
-  const { backupId, durationMs, bytesWritten } = event.details;
-  return {
-    ...(typeof backupId === 'string' ? { backupId } : {}),
-    ...(typeof durationMs === 'number' ? { durationMs } : {}),
-    ...(typeof bytesWritten === 'number' ? { bytesWritten } : {}),
-  };
+/** What a `restore-test` record (RestoreTestRecord) says about which backup it restored and how long that took. */
+function restoreTestFigures(event: RepositoryEvent): { backupId?: string; durationMs?: number } {
+  const { backupId, durationMs } = event.details;
+  return { ...(typeof backupId === 'string' ? { backupId } : {}), ...(typeof durationMs === 'number' ? { durationMs } : {}) };
 }
 
 /**
@@ -141,7 +132,8 @@ export function estimateRto(events: readonly RepositoryEvent[], backups: readonl
   for (const event of tests) {
     const figures = restoreTestFigures(event);
     if (figures.durationMs === undefined) continue;
-    const testedBytes = backups.find((entry) => entry.record.id === figures.backupId)?.record.bytesRead ?? figures.bytesWritten;
+    // A tested backup that has since expired can no longer be sized: its duration counts unscaled.
+    const testedBytes = backups.find((entry) => entry.record.id === figures.backupId)?.record.bytesRead;
     const scale = testedBytes !== undefined && testedBytes > 0 && currentBytes !== undefined ? currentBytes / testedBytes : 1;
     const estimateSeconds = (figures.durationMs / 1000) * scale;
     if (best && best.estimateSeconds >= estimateSeconds) continue;
@@ -351,8 +343,9 @@ export function alerts(report: Omit<HealthReport, 'alerts'>, input: Pick<HealthI
       if (seen === undefined || input.now.getTime() - seen > unseenMs) {
         add({ severity: 'warning', code: 'REMOVABLE_NOT_SEEN', repository: name, message: `removable medium '${name}' has not been connected for more than ${days} days${repository.lastSeen ? ` (last seen ${repository.lastSeen})` : ''}`, hint: `plug it in so the newest backups reach it (\`drc sync --from … --to ${name}\`), then take it back offsite` });
       }
-      const verified = repository.lastVerified === undefined ? undefined : Date.parse(repository.lastVerified);
-      if (verified === undefined || input.now.getTime() - verified > unseenMs) {
+      // A medium never verified is overdue only once it has been in use for the whole window.
+      const verifiedOrLabelled = repository.lastVerified ?? repository.medium?.firstUsed;
+      if (verifiedOrLabelled === undefined || input.now.getTime() - Date.parse(verifiedOrLabelled) > unseenMs) {
         add({ severity: 'warning', code: 'REMOVABLE_NOT_VERIFIED', repository: name, message: `removable medium '${name}' has not been verified for more than ${days} days${repository.lastVerified ? ` (last verified ${repository.lastVerified})` : ''}`, hint: `plug it in and run \`drc verify --repo ${name}\`: sticks fail silently` });
       }
     }
@@ -378,7 +371,8 @@ export function alerts(report: Omit<HealthReport, 'alerts'>, input: Pick<HealthI
     add({ severity: 'info', code: 'SCHEDULER_NOT_RUNNING', message: 'no scheduler runs for this cluster on this workstation: the next runs shown are when it would run them', hint: 'start `drc daemon` (or the desktop app), or run the jobs from cron' });
   }
   for (const entry of report.schedule.jobs) {
-    if (entry.enabled && entry.lastRun?.outcome === 'failure') {
+    // A job running again (WAL streaming restarted) is judged by that run, not the failed one before it.
+    if (entry.enabled && entry.runningSince === undefined && entry.lastRun?.outcome === 'failure') {
       add({ severity: 'warning', code: 'JOB_FAILED', message: `the scheduled ${entry.job} of ${entry.lastRun.startedAt} failed: ${entry.lastRun.summary}`, hint: entry.lastRun.error?.hints[0] ?? `see \`drc events\` for the ${entry.job}` });
     }
   }

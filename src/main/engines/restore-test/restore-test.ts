@@ -135,7 +135,8 @@ async function runChecks(plan: ScratchRestorePlan, scratch: ScratchInstance, log
     // An object with no authentic copy is the chunk check failing; anything else is the restore's.
     const check = code === 'OBJECT_MISSING' || code === 'OBJECT_CORRUPT' ? 'chunks' : 'restore';
     outcome.dataLoss = code === 'WAL_MISSING';
-    log.fail(check, describeError(error), outcome.restoreDurationMs);
+    if (check === 'chunks') log.failedBecause('restore', 'chunks', outcome.restoreDurationMs);
+    log.fail(check, describeError(error), check === 'chunks' ? 0 : outcome.restoreDurationMs);
     return outcome;
   }
   outcome.restoreDurationMs = Date.now() - clock;

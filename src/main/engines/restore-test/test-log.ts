@@ -25,6 +25,11 @@ export class TestLog {
     this.add(name, message, durationMs, { problems: [message] });
   }
 
+  /** A check that failed because another one did: listed as failed, its problem counted once (under the other). */
+  failedBecause(name: RestoreTestCheckName, cause: RestoreTestCheckName, durationMs: number): void {
+    this.checks.push({ name, status: 'failed', detail: `did not complete: see ${cause}`, durationMs });
+  }
+
   get failed(): boolean {
     return this.problems.length > 0;
   }

@@ -65,7 +65,6 @@ const streamRestartMs = { first: 10_000, max: 5 * 60_000 };
 
 interface RunningJob {
   readonly group: string;
-  readonly startedAt: Date;
   readonly controller: AbortController;
   readonly done: Promise<void>;
 }
@@ -124,13 +123,12 @@ export class Scheduler {
       if (jobs.length > 0) this.options.onActivity?.({ kind: 'aborting', jobs });
       for (const running of this.running.values()) running.controller.abort();
     });
-    const outcomes = await Promise.all([...this.running.entries()].map(async ([job, running]) => {
-      await running.done;
-      return { job, outcome: this.state?.jobs[job]?.lastRun?.outcome };
-    }));
+    const stopped = [...this.running.entries()];
+    await Promise.all(stopped.map(([, running]) => running.done));
     deadline.cancel();
     await this.saving;
-    return { abandoned: outcomes.filter((entry) => entry.outcome === 'abandoned').map((entry) => entry.job), stateSaved: !this.lastSaveFailed };
+    const abandoned = stopped.map(([job]) => job).filter((job) => this.state?.jobs[job]?.lastRun?.outcome === 'abandoned');
+    return { abandoned, stateSaved: !this.lastSaveFailed };
   }
 
   /** Resolves once every state change made so far is on disk (or failed to get there, which was reported). */
@@ -175,7 +173,7 @@ export class Scheduler {
       if (job === 'wal-stream') this.restartStreamLater(startedAt);
       else this.tick();
     });
-    this.running.set(job, { group, startedAt, controller, done });
+    this.running.set(job, { group, controller, done });
   }
 
   /** Runs one job to its end and records the run; never rejects. */

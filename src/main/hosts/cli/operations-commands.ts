@@ -75,13 +75,23 @@ function formatDaemonReport(report: DaemonReport): string {
   ].join('\n');
 }
 
+/** Schedules are in the workstation's local time, so their runs are shown in it too. */
+function localTime(iso: string): string {
+  const time = new Date(iso);
+  const pad = (value: number): string => String(Math.floor(Math.abs(value))).padStart(2, '0');
+  const offset = -time.getTimezoneOffset();
+  return `${String(time.getFullYear())}-${pad(time.getMonth() + 1)}-${pad(time.getDate())} ${pad(time.getHours())}:${pad(time.getMinutes())} ${offset < 0 ? '-' : '+'}${pad(offset / 60)}:${pad(offset % 60)}`;
+}
+
 function formatSchedule(jobs: readonly ScheduleEntry[]): string[] {
-  const width = Math.max(...jobs.map((entry) => entry.job.length));
-  return jobs.map((entry) => {
-    const last = entry.lastRun ? `last ${entry.lastRun.outcome} ${entry.lastRun.startedAt}` : 'never run';
-    const next = !entry.enabled ? 'disabled' : entry.runningSince ? `running since ${entry.runningSince}` : entry.due ? 'due now' : entry.nextRun ? `next ${entry.nextRun}` : '';
-    return `  ${entry.job.padEnd(width)}  ${entry.when.padEnd(28)} ${last.padEnd(40)} ${next}`;
-  });
+  const rows = jobs.map((entry) => [
+    entry.job,
+    entry.when,
+    entry.lastRun ? `last ${entry.lastRun.outcome} ${localTime(entry.lastRun.startedAt)}` : 'never run',
+    !entry.enabled ? 'disabled' : entry.runningSince ? `running since ${localTime(entry.runningSince)}` : entry.due ? 'due now' : entry.nextRun ? `next ${localTime(entry.nextRun)}` : '',
+  ]);
+  const widths = [0, 1, 2].map((column) => Math.max(...rows.map((row) => row[column]?.length ?? 0)));
+  return rows.map((row) => `  ${row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()}`);
 }
 
 const ago = (seconds: number | undefined): string => (seconds === undefined ? 'unknown' : formatDuration(seconds * 1000));

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { DrcError, exitCodeFor, type ErrorData } from '../../../shared/errors.js';
 import { redact, redactDeep } from '../../secrets/redact.js';
 import { clusterCommands } from './cluster-commands.js';
+import { demoCommands } from './demo-commands.js';
 import type { CliIo, Command, Invocation, ProgressLine } from './command.js';
 import { operationsCommands } from './operations-commands.js';
 import { repositoryCommands } from './repository-commands.js';
@@ -13,7 +14,7 @@ import { verificationCommands } from './verification-commands.js';
  * failed, 2 usage or configuration error. With --json, stdout carries exactly one JSON
  * document; progress and prompts go to stderr.
  */
-const commands: Record<string, Command> = { ...repositoryCommands, ...clusterCommands, ...verificationCommands, ...retentionCommands, ...operationsCommands };
+const commands: Record<string, Command> = { ...repositoryCommands, ...clusterCommands, ...verificationCommands, ...retentionCommands, ...operationsCommands, ...demoCommands };
 
 const globalOptions = {
   config: { type: 'string' },
