@@ -1,4 +1,6 @@
+import { chown, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { runAsUnprivileged } from '../../src/main/postgres/binaries.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BackupRecord } from '../../src/shared/contract/backup.js';
 import type { RestoreReport } from '../../src/shared/contract/restore.js';
@@ -19,6 +21,13 @@ describe.each([15, 16, 17, 18] as TestMajor[])('backup and restore on PostgreSQL
     await source.sql('CREATE TABLE wedding_guests (id serial PRIMARY KEY, name text NOT NULL, rsvp boolean, note text)');
     await source.sql("INSERT INTO wedding_guests (name, rsvp, note) SELECT 'guest ' || g, g % 3 = 0, repeat('x', g % 200) FROM generate_series(1, 50000) g");
     await source.sql('CREATE INDEX ON wedding_guests (name)');
+    // A table in its own tablespace: restored inside the data directory, it must still start.
+    const tablespace = join(root, 'seating-space');
+    await mkdir(tablespace);
+    const ids = runAsUnprivileged();
+    if (ids) await chown(tablespace, ids.uid, ids.gid);
+    await source.sql(`CREATE TABLESPACE seating LOCATION '${tablespace}'`);
+    await source.sql("CREATE TABLE seating_plan TABLESPACE seating AS SELECT g AS seat, 'table ' || (g % 40) AS place FROM generate_series(1, 5000) g");
     const [atBackup] = await source.sql<{ rows: number; digest: string }>(tableDigest);
 
     expect((await drc(['repo', 'init', '--config', config.path, '--kdf-cost', '10'])).code).toBe(0);
@@ -44,6 +53,7 @@ describe.each([15, 16, 17, 18] as TestMajor[])('backup and restore on PostgreSQL
     await copy.promote().catch(() => undefined);
     const [after] = await copy.sql<{ rows: number; digest: string }>(tableDigest);
     expect(after).toEqual(atBackup);
+    expect((await copy.sql<{ seats: number }>('SELECT count(*)::int AS seats FROM seating_plan'))[0]?.seats).toBe(5000);
     await copy.remove();
     await source.remove();
   });

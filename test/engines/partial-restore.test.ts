@@ -81,7 +81,7 @@ describe('partial restore (PostgreSQL 16)', () => {
 
   it("brings one vendor's deleted rows back into a new schema, while the other tables keep their newer data", async () => {
     const [liveBefore] = await source.sql<{ rows: number; digest: string }>(digest('guests'));
-    const result = await drc(['restore-tables', '--config', config.path, '--json', '--tables', 'public.guests,public."Vendor Notes"', '--into', into, '--time', beforeDeletion]);
+    const result = await drc(['restore', '--config', config.path, '--json', '--tables', 'public.guests,public."Vendor Notes"', '--into', into, '--time', beforeDeletion]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const report = result.json<PartialRestoreReport>();
@@ -124,14 +124,14 @@ describe('partial restore (PostgreSQL 16)', () => {
     expect((await source.sql(digest('guests', 'vendor_id = 2')))[0]).toEqual(vendor2AtBackup);
 
     // Never overwrite: the same schema again is refused before anything is restored, and nothing changes.
-    const again = await drc(['restore-tables', '--config', config.path, '--json', '--tables', 'public.guests', '--into', into, '--schema', report.schema, '--time', beforeDeletion]);
+    const again = await drc(['restore', '--config', config.path, '--json', '--tables', 'public.guests', '--into', into, '--schema', report.schema, '--time', beforeDeletion]);
     expect(again.code).toBe(2);
     expect(again.json<{ error: { code: string; message: string } }>().error).toMatchObject({ code: 'PARTIAL_RESTORE_TABLE_EXISTS', message: expect.stringContaining(`'${report.schema}.guests' exists already`) as unknown });
     expect((await source.sql<{ rows: number }>(`SELECT count(*)::int AS rows FROM ${restored}`))[0]?.rows).toBe(300);
   });
 
   it('fails for a table that did not exist at the recovery point, leaving the live database untouched', async () => {
-    const result = await drc(['restore-tables', '--config', config.path, '--json', '--tables', 'public.payments,public.invoices', '--into', into, '--schema', 'restored_missing', '--time', beforeDeletion]);
+    const result = await drc(['restore', '--config', config.path, '--json', '--tables', 'public.payments,public.invoices', '--into', into, '--schema', 'restored_missing', '--time', beforeDeletion]);
     expect(result.code).toBe(1);
     expect(result.json<{ error: { code: string; message: string } }>().error).toMatchObject({ code: 'PARTIAL_RESTORE_TABLE_NOT_FOUND', message: expect.stringContaining("'public.invoices'") as unknown });
     expect(await source.sql("SELECT nspname FROM pg_namespace WHERE nspname = 'restored_missing'")).toEqual([]);

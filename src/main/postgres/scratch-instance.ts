@@ -1,9 +1,9 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readdir, readFile, readlink, realpath, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, readlink, realpath, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -46,6 +46,7 @@ export interface ScratchLocation {
 
 export interface LeftoverInstance {
   readonly id: string;
+  readonly purpose: string;
   readonly directory: string;
   readonly stoppedServer: boolean;
   readonly ownerPid: number;
@@ -64,6 +65,8 @@ function scratchSettings(directory: string, port: number, id: string): Array<[st
     ['unix_socket_permissions', '0700'],
     ['unix_socket_group', ''],
     ['cluster_name', `drc-scratch-${id}`],
+    // Tablespaces are restored as directories under pg_tblspc/ (see start()).
+    ['allow_in_place_tablespaces', 'on'],
     // Production's sizes and features need not exist here (huge pages, SSL certificates,
     // preloaded extension libraries the workstation lacks); ALTER SYSTEM values in the
     // restored postgresql.auto.conf would otherwise win over a config file.
@@ -106,6 +109,7 @@ const startWaitSeconds = 600;
 
 export class ScratchInstance {
   private serverBindir: string | undefined;
+  private loginRoles: readonly string[] = [];
   private loginRole: string | undefined;
   private starting: Promise<{ code: number | null; output: string }> | undefined;
   /** Ends pg_ctl's wait (not the server) when the operator interrupts. */
@@ -140,14 +144,15 @@ export class ScratchInstance {
     const directory = join(resolve(location.parentDir ?? tmpdir()), `drc-scratch-${id}`);
     const startTime = await processStartTime(process.pid);
     const state: ScratchState = { id, directory, purpose, ownerPid: process.pid, ...(startTime === undefined ? {} : { ownerStartTime: startTime }), createdAt: new Date().toISOString() };
-    const stateDir = scratchStateDir(location.stateDir);
-    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    const stateDir = await privateStateDir(location.stateDir);
     const instance = new ScratchInstance(state, join(stateDir, `${id}.json`));
+    activeInstances.add(id);
     await instance.saveState();
     try {
       await mkdir(directory, { mode: 0o700 });
     } catch (error) {
       await rm(instance.statePath, { force: true });
+      activeInstances.delete(id);
       throw new DrcError('SCRATCH_INSTANCE_FAILED', `unable to create scratch directory '${directory}': ${(error as Error).message}`, {
         hints: ['choose a writable place with room for a full restore: --scratch-dir DIR'],
         cause: error,
@@ -159,13 +164,18 @@ export class ScratchInstance {
   /**
    * Starts the server on the restored data directory, as the unprivileged server user
    * when this process is root. Returns once the postmaster runs; recovery goes on —
-   * `waitUntilRecovered` waits for it.
+   * `waitUntilRecovered` waits for it. `loginRoles`: roles that may exist in the restored
+   * cluster (the configured user), tried first when logging in.
    */
-  async start(binaries: ServerBinaries): Promise<void> {
+  async start(binaries: ServerBinaries, loginRoles: readonly string[] = []): Promise<void> {
+    this.loginRoles = loginRoles;
     const bindir = await serverReachableBindir(binaries);
     this.serverBindir = bindir;
     this.state.bindir = bindir;
     await this.saveState();
+    // The restore puts tablespaces under pg_tblspc/<oid>/ inside the copy; tablespace_map
+    // would have the server replace them with links to production's locations.
+    await rm(join(this.dataDir, 'tablespace_map'), { force: true });
     await writeFile(join(this.directory, 'postgresql.conf'), '# DR Console scratch instance: every setting is given on the command line\n');
     await writeFile(join(this.directory, 'pg_ident.conf'), '');
     const hba = ['local all all trust', ...(process.platform === 'win32' ? ['host all all 127.0.0.1/32 trust'] : [])];
@@ -224,7 +234,7 @@ export class ScratchInstance {
     // Until recovery ends the server turns every connection away before authentication.
     while (!(await this.acceptsConnections())) {
       if (signal?.aborted) throw interrupted();
-      if (this.postmasterPid === undefined || !alive(this.postmasterPid)) throw await this.startFailure(exited.output);
+      if (this.postmasterPid === undefined || !(await alive(this.postmasterPid))) throw await this.startFailure(exited.output);
       await sleep(100);
     }
     const inRecovery = await this.withSession('template1', async (client) => (await client.query<{ recovery: boolean }>('SELECT pg_is_in_recovery() AS recovery')).rows[0]?.recovery);
@@ -249,16 +259,17 @@ export class ScratchInstance {
   /**
    * Runs `work` in a session on `database` as the cluster's bootstrap superuser. Its name
    * is whatever the source cluster called it; it is found through any role that can log
-   * in (`candidates`, then `postgres` and this OS user), trust authentication allowing.
+   * in (the login roles given to start(), then `postgres` and this OS user), trust
+   * authentication allowing.
    */
-  async withSession<T>(database: string, work: (client: pg.Client) => Promise<T>, options: { candidates?: readonly string[] } = {}): Promise<T> {
-    const role = this.loginRole ?? (this.loginRole = await this.findSuperuser(options.candidates ?? []));
+  async withSession<T>(database: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+    const role = this.loginRole ?? (this.loginRole = await this.findSuperuser());
     return this.session(database, role, work);
   }
 
-  private async findSuperuser(candidates: readonly string[]): Promise<string> {
+  private async findSuperuser(): Promise<string> {
     const tried: string[] = [];
-    for (const role of new Set([...candidates, 'postgres', userInfo().username])) {
+    for (const role of new Set([...this.loginRoles, 'postgres', userInfo().username])) {
       try {
         return await this.session('template1', role, async (client) => (await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE oid = 10')).rows[0]?.rolname ?? role);
       } catch (error) {
@@ -301,6 +312,8 @@ export class ScratchInstance {
 
   /** Stops the server (immediate shutdown) and deletes the directory and the state file. Safe to call more than once. */
   async remove(): Promise<void> {
+    // From here on, should removal fail, a later run in this process cleans it up too.
+    activeInstances.delete(this.id);
     await stopPostmaster(this.dataDir, this.serverBindir);
     await rm(this.directory, { recursive: true, force: true });
     await rm(this.statePath, { force: true });
@@ -326,11 +339,27 @@ export class ScratchInstance {
 }
 
 function interrupted(): DrcError {
-  return new DrcError('SCRATCH_INSTANCE_FAILED', 'unable to finish: interrupted', { hints: ['the scratch instance is stopped and removed; run the command again'] });
+  return new DrcError('SCRATCH_INSTANCE_FAILED', 'unable to wait for the recovery of the scratch instance: interrupted', { hints: ['the scratch instance is stopped and removed; run the command again'] });
 }
 
-export function scratchStateDir(stateDir: string | undefined): string {
-  return join(resolve(stateDir ?? tmpdir()), 'drc-scratch');
+const statePattern = /^(\d{14}-[0-9a-f]{8})\.json$/;
+
+/**
+ * The directory of state files, made private to this user. Its files name directories
+ * that a later run deletes, so a directory another user could write to (the shared temp
+ * directory's `drc-scratch`, created first by someone else) is refused.
+ */
+async function privateStateDir(stateDir: string | undefined): Promise<string> {
+  const directory = join(resolve(stateDir ?? tmpdir()), 'drc-scratch');
+  await mkdir(directory, { recursive: true, mode: 0o700 });
+  const info = await lstat(directory);
+  const uid = process.getuid?.();
+  if (!info.isDirectory() || (uid !== undefined && (info.uid !== uid || (info.mode & 0o077) !== 0))) {
+    throw new DrcError('SCRATCH_INSTANCE_FAILED', `unable to keep scratch instance state in '${directory}': it is not a private directory of this user`, {
+      hints: ['set "stateDir" in the config to a directory of your own, or remove that one'],
+    });
+  }
+  return directory;
 }
 
 /**
@@ -339,10 +368,11 @@ export function scratchStateDir(stateDir: string | undefined): string {
  * that still runs (a test in another terminal) are left alone.
  */
 export async function removeLeftoverScratchInstances(stateDir?: string): Promise<LeftoverInstance[]> {
-  const directory = scratchStateDir(stateDir);
-  const names = await readdir(directory).catch(() => [] as string[]);
+  const directory = await privateStateDir(stateDir);
   const removed: LeftoverInstance[] = [];
-  for (const name of names.filter((entry) => entry.endsWith('.json'))) {
+  for (const name of await readdir(directory)) {
+    const id = statePattern.exec(name)?.[1];
+    if (id === undefined) continue;
     const path = join(directory, name);
     let state: ScratchState;
     try {
@@ -352,18 +382,24 @@ export async function removeLeftoverScratchInstances(stateDir?: string): Promise
       await rm(path, { force: true });
       continue;
     }
+    // Only ever a scratch directory of this very instance is deleted, whatever the file says.
+    if (state.id !== id || basename(state.directory) !== `drc-scratch-${id}`) continue;
     if (await ownerRuns(state)) continue;
     const dataDir = join(state.directory, 'data');
     const stoppedServer = await stopPostmaster(dataDir, state.bindir);
     await rm(state.directory, { recursive: true, force: true });
     await rm(path, { force: true });
-    removed.push({ id: state.id, directory: state.directory, stoppedServer, ownerPid: state.ownerPid, createdAt: state.createdAt });
+    removed.push({ id: state.id, purpose: state.purpose, directory: state.directory, stoppedServer, ownerPid: state.ownerPid, createdAt: state.createdAt });
   }
   return removed;
 }
 
+/** Instances of this process that are not removed yet; any other of its own is a leftover (a removal that failed). */
+const activeInstances = new Set<string>();
+
 async function ownerRuns(state: ScratchState): Promise<boolean> {
-  if (!alive(state.ownerPid)) return false;
+  if (state.ownerPid === process.pid) return activeInstances.has(state.id);
+  if (!(await alive(state.ownerPid))) return false;
   if (state.ownerStartTime === undefined) return true;
   return (await processStartTime(state.ownerPid)) === state.ownerStartTime;
 }
@@ -382,10 +418,10 @@ async function stopPostmaster(dataDir: string, bindir: string | undefined): Prom
       ...(runAsUnprivileged() ?? {}),
     }).catch(() => undefined);
   }
-  if (alive(pid)) {
+  if (await alive(pid)) {
     signalQuietly(pid, 'SIGKILL');
     const deadline = Date.now() + 10_000;
-    while (alive(pid) && Date.now() < deadline) await sleep(20);
+    while ((await alive(pid)) && Date.now() < deadline) await sleep(20);
   }
   return true;
 }
@@ -402,7 +438,7 @@ async function postmasterPidOf(dataDir: string): Promise<number | undefined> {
  * the pid file is trusted, as pg_ctl trusts it.
  */
 async function isPostmasterOf(pid: number, dataDir: string): Promise<boolean> {
-  if (!alive(pid)) return false;
+  if (!(await alive(pid))) return false;
   const cwd = await readlink(`/proc/${String(pid)}/cwd`).catch(() => undefined);
   if (cwd === undefined) return process.platform !== 'linux';
   return cwd === (await realpath(dataDir).catch(() => dataDir));
@@ -415,14 +451,20 @@ async function processStartTime(pid: number): Promise<string | undefined> {
   return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
 }
 
-function alive(pid: number): boolean {
+/**
+ * Whether the process runs. A postmaster outlives the pg_ctl that started it, so its
+ * parent becomes init, which may take a while to reap it: a zombie (Linux state Z) has
+ * stopped running even though its pid still answers signals.
+ */
+async function alive(pid: number): Promise<boolean> {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     // EPERM: it exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  const stat = await readFile(`/proc/${String(pid)}/stat`, 'utf8').catch(() => undefined);
+  return stat?.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
 }
 
 function signalQuietly(pid: number, name: NodeJS.Signals): void {

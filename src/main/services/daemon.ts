@@ -2,7 +2,6 @@ import { once } from 'node:events';
 import type { ScheduleEntry } from '../../shared/contract/schedule.js';
 import { DrcError } from '../../shared/errors.js';
 import { scheduleEntries } from '../engines/scheduler/calendar.js';
-import type { Clock } from '../engines/scheduler/clock.js';
 import { Scheduler, type JobFunctions, type JobResult, type SchedulerActivity } from '../engines/scheduler/scheduler.js';
 import { SchedulerStateStore } from '../engines/scheduler/state-store.js';
 import { requireCluster } from '../postgres/cluster.js';
@@ -34,7 +33,6 @@ export interface DaemonOptions {
   readonly onActivity?: (activity: SchedulerActivity) => void;
   /** Warnings of WAL streaming (an unlimited max_slot_wal_keep_size, a repository that failed). */
   readonly onWarning?: (warning: string) => void;
-  readonly clock?: Clock;
 }
 
 export interface DaemonReport {
@@ -56,14 +54,13 @@ export async function runDaemon(context: ServiceContext, jobs: DaemonJobs, optio
       schedule: context.config.schedule,
       jobs: scheduledJobs(context, jobs, options),
       store,
-      ...(options.clock ? { clock: options.clock } : {}),
       ...(options.onActivity ? { onActivity: options.onActivity } : {}),
     });
     await scheduler.start();
     if (!options.signal.aborted) await once(options.signal, 'abort');
     const stopped = await scheduler.stop();
     const state = scheduler.snapshot() ?? (await store.load());
-    return { statePath: store.path, abandoned: stopped.abandoned, stateSaved: stopped.stateSaved, jobs: scheduleEntries(context.config.schedule, state, (options.clock ?? { now: () => new Date() }).now()) };
+    return { statePath: store.path, abandoned: stopped.abandoned, stateSaved: stopped.stateSaved, jobs: scheduleEntries(context.config.schedule, state, new Date()) };
   } finally {
     await ownership.release();
   }

@@ -14,6 +14,8 @@ export type ScratchBinaries = z.infer<typeof scratchBinariesSchema>;
 /** A scratch instance a killed `drc` left behind, found and removed by a later run. */
 export const scratchLeftoverSchema = z.object({
   id: z.string(),
+  /** What it was started for: restore-test or partial-restore. */
+  purpose: z.string(),
   directory: z.string(),
   /** The postmaster still ran and was stopped. */
   stoppedServer: z.boolean(),
@@ -94,8 +96,8 @@ export const restoreTestRecordSchema = z.object({
   /** Recovery did not replay all the WAL it was given, or the WAL archive has a gap on the way to the target. */
   dataLossDetected: z.boolean(),
   recoveredTo: z.object({ lsn: z.string().optional(), lastCommitTime: z.string().optional() }).optional(),
-  binaries: scratchBinariesSchema.optional(),
-  scratch: scratchSummarySchema.optional(),
+  binaries: scratchBinariesSchema,
+  scratch: scratchSummarySchema,
   leftoversRemoved: z.array(scratchLeftoverSchema),
   /** Repositories the record was written to. */
   recordedIn: z.array(z.string()),

@@ -15,10 +15,14 @@ const rawText: pg.CustomTypesConfig = { getTypeParser: () => (value: string) => 
 /** PostgreSQL takes at most 65535 parameters in one statement. */
 const maxParameters = 65535;
 const maxRowsPerBatch = 1000;
+/** Rows of big values (documents, photos) come in smaller batches: about this much text per INSERT. */
+const bytesPerBatch = 16 * 1024 * 1024;
+const firstBatchRows = 100;
 
 export async function copyRows(scratch: pg.Client, live: pg.Client, definition: TableDefinition, into: TableName, signal?: AbortSignal): Promise<number> {
   const columns = definition.columns.map((column) => scratch.escapeIdentifier(column.name)).join(', ');
-  const rowsPerBatch = Math.max(1, Math.min(maxRowsPerBatch, Math.floor(maxParameters / Math.max(1, definition.columns.length))));
+  const rowLimit = Math.max(1, Math.min(maxRowsPerBatch, Math.floor(maxParameters / Math.max(1, definition.columns.length))));
+  let rowsPerBatch = Math.min(firstBatchRows, rowLimit);
   // ONLY: an inheritance parent's own rows; a partitioned table's rows are its partitions'.
   const source = `${definition.kind === 'r' ? 'ONLY ' : ''}${qualified(scratch, definition.table)}`;
   let copied = 0;
@@ -30,15 +34,18 @@ export async function copyRows(scratch: pg.Client, live: pg.Client, definition: 
       const batch = await scratch.query<unknown[]>({ text: `FETCH ${String(rowsPerBatch)} FROM drc_restored_rows`, rowMode: 'array', types: rawText });
       if (batch.rows.length === 0) break;
       const values: unknown[] = [];
+      let bytes = 0;
       const tuples = batch.rows.map((row) => {
         const placeholders = row.map((value) => {
           values.push(value);
+          if (typeof value === 'string') bytes += value.length;
           return `$${String(values.length)}`;
         });
         return `(${placeholders.join(', ')})`;
       });
       const inserted = await live.query(`INSERT INTO ${qualified(live, into)} (${columns}) VALUES ${tuples.join(', ')}`, values);
       copied += inserted.rowCount ?? 0;
+      rowsPerBatch = Math.max(1, Math.min(rowLimit, Math.floor(bytesPerBatch / Math.max(1, bytes / batch.rows.length))));
     }
   } finally {
     // The scratch side only read; a broken session must not hide the error that broke it.

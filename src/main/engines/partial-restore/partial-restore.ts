@@ -70,14 +70,13 @@ export async function runPartialRestore(set: RepositorySet, options: PartialRest
     timings.restoreDurationMs = Date.now() - clock;
     clock = Date.now();
     progress({ phase: 'start', detail: `PostgreSQL ${plan.binaries.version}` });
-    await scratch.start(plan.binaries);
+    await scratch.start(plan.binaries, [...(options.loginRoles ?? []), ...(typeof options.into.config.user === 'string' ? [options.into.config.user] : [])]);
     progress({ phase: 'recover', detail: `replaying WAL to ${describeTarget(options.target)}` });
     await scratch.waitUntilRecovered(options.signal);
     timings.recoveryDurationMs = Date.now() - clock;
     clock = Date.now();
     progress({ phase: 'copy', detail: options.tables.map((table) => `${table.schema}.${table.name}`).join(', ') });
-    const loginRoles = [...(options.loginRoles ?? []), ...(typeof options.into.config.user === 'string' ? [options.into.config.user] : [])];
-    tables = await scratch.withSession(database, (source) => copyTables(source, options, schema, live.schemaExists, database), { candidates: loginRoles });
+    tables = await scratch.withSession(database, (source) => copyTables(source, options, schema, live.schemaExists, database));
     timings.copyDurationMs = Date.now() - clock;
   } finally {
     progress({ phase: 'cleanup', detail: `removing scratch instance ${scratch.id}` });
@@ -98,7 +97,7 @@ export async function runPartialRestore(set: RepositorySet, options: PartialRest
     ...timings,
     durationMs: now().getTime() - started.getTime(),
     binaries: { bindir: plan.binaries.bindir, version: plan.binaries.version, source: plan.binaries.source },
-    scratch: { id: scratch.id, directory: scratch.directory, ...(scratch.port === undefined ? {} : { port: scratch.port }), ...(scratch.postmasterPid === undefined ? {} : { postmasterPid: scratch.postmasterPid }), removed: removal === undefined },
+    scratch: { id: scratch.id, directory: scratch.directory, port: scratch.port, postmasterPid: scratch.postmasterPid, removed: removal === undefined },
     leftoversRemoved: leftovers.map((leftover) => ({ ...leftover })),
     warnings: removal === undefined ? [] : [removal],
   };

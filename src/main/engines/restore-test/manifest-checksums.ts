@@ -19,6 +19,8 @@ import { CRC32C_INIT, crc32cFinish, crc32cUpdate } from '../../postgres/wal/page
  *    hold whole 8 KiB blocks.
  *  - `backup_label` of a native incremental backup: its INCREMENTAL lines were removed
  *    (see engines/backup/incremental.ts), so its checksum no longer applies.
+ *  - `tablespace_map` of a backup with tablespaces: the restore keeps tablespaces inside
+ *    the data directory and removes the map that would point them at the source's paths.
  *  - `postgresql.auto.conf`: the restore appends the recovery settings, so the bytes the
  *    manifest covers must be the file's unchanged beginning.
  */
@@ -50,7 +52,7 @@ const appendedByRestore = 'postgresql.auto.conf';
 const blockSize = 8192;
 const filesInFlight = 4;
 
-export async function checkServerManifest(dataDir: string, serverManifest: Buffer, options: { nativeIncremental: boolean }): Promise<ManifestCheckResult> {
+export async function checkServerManifest(dataDir: string, serverManifest: Buffer, options: { nativeIncremental: boolean; inPlaceTablespaces: boolean }): Promise<ManifestCheckResult> {
   let json: unknown;
   try {
     json = JSON.parse(serverManifest.toString('utf8'));
@@ -76,7 +78,7 @@ export async function checkServerManifest(dataDir: string, serverManifest: Buffe
       else if (size % blockSize !== 0) mismatches.push(`${rebuilt}: ${String(size)} bytes, not whole ${String(blockSize)}-byte blocks (rebuilt from ${path})`);
       return;
     }
-    if (path === 'backup_label' && options.nativeIncremental) {
+    if ((path === 'backup_label' && options.nativeIncremental) || (path === 'tablespace_map' && options.inPlaceTablespaces)) {
       adjusted += 1;
       return;
     }
@@ -116,7 +118,8 @@ async function checksums(path: string, length: number, algorithm: string): Promi
   let crc = CRC32C_INIT;
   const handle = await open(path, 'r');
   try {
-    const buffer = Buffer.allocUnsafe(1024 * 1024);
+    // Most files of a data directory are small: no 1 MiB buffer for each of them.
+    const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(length, 1024 * 1024)));
     for (let position = 0; position < length; ) {
       const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, length - position), position);
       if (bytesRead === 0) break;

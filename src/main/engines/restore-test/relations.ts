@@ -66,19 +66,23 @@ async function checkDatabase(instance: ScratchInstance, client: pg.Client, datab
         ORDER BY c.oid`,
     )
   ).rows;
-  const indexes = (
-    await client.query<{ oid: number; relation: string; table: number }>(
-      `SELECT c.oid, c.oid::regclass::text AS relation, i.indrelid AS table
-         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
-        WHERE a.amname = 'btree' AND c.relkind = 'i' AND i.indisvalid AND i.indisready AND c.relpersistence <> 't'`,
-    )
-  ).rows;
+  const indexes = new Map<number, Array<{ oid: number; relation: string }>>();
+  const btrees = await client.query<{ oid: number; relation: string; heap: number }>(
+    `SELECT c.oid, c.oid::regclass::text AS relation, i.indrelid AS heap
+       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+      WHERE a.amname = 'btree' AND c.relkind = 'i' AND i.indisvalid AND i.indisready AND c.relpersistence <> 't'`,
+  );
+  for (const index of btrees.rows) {
+    const ofHeap = indexes.get(index.heap) ?? [];
+    ofHeap.push(index);
+    indexes.set(index.heap, ofHeap);
+  }
   let done = 0;
   for (const heap of heaps) {
     if (options.signal?.aborted) throw new DrcError('RESTORE_TEST_FAILED', 'unable to finish the restore test: interrupted');
     options.onProgress?.(`${database}: ${String(done)}/${String(heaps.length)} relations`);
     done += 1;
-    const tableIndexes = indexes.filter((index) => index.table === heap.oid);
+    const tableIndexes = indexes.get(heap.oid) ?? [];
     if (amcheck !== undefined) {
       await guarded(instance, client, result.amcheckProblems, `${database}: ${heap.relation}`, async () => {
         const findings = await client.query<{ blkno: string; offnum: number | null; attnum: number | null; msg: string }>(

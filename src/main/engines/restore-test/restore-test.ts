@@ -75,6 +75,7 @@ export async function runRestoreTest(set: RepositorySet, options: RestoreTestOpt
   const interrupted = options.signal?.aborted === true;
   const relations = outcome.relations;
   const record: RestoreTestRecord = {
+    // The id of the event that records it, given when it is recorded.
     id: '',
     backupId: plan.backup.record.id,
     backupStoppedAt: plan.backup.record.stoppedAt,
@@ -85,7 +86,7 @@ export async function runRestoreTest(set: RepositorySet, options: RestoreTestOpt
     success: !log.failed,
     errorsFound: log.problems,
     warnings: [...log.warnings, ...(relations?.warnings ?? [])],
-    ...optionalFailure(log.failure(`backup '${plan.backup.record.id}' at ${describeTarget(options.target)}`)),
+    failure: log.failure(`backup '${plan.backup.record.id}' at ${describeTarget(options.target)}`),
     checks: log.finish(interrupted),
     rowsVerified: relations?.rowsVerified ?? 0,
     tables: relations?.tables ?? [],
@@ -96,9 +97,9 @@ export async function runRestoreTest(set: RepositorySet, options: RestoreTestOpt
     recoveryDurationMs: outcome.recoveryDurationMs,
     durationMs: Date.now() - startedAt.getTime(),
     dataLossDetected: outcome.dataLoss === true,
-    ...(outcome.recovery ? { recoveredTo: { ...(outcome.recovery.lsn === undefined ? {} : { lsn: outcome.recovery.lsn }), ...(outcome.recovery.lastCommitTime === undefined ? {} : { lastCommitTime: outcome.recovery.lastCommitTime }) } } : {}),
+    recoveredTo: outcome.recovery ? { lsn: outcome.recovery.lsn, lastCommitTime: outcome.recovery.lastCommitTime } : undefined,
     binaries: { bindir: plan.binaries.bindir, version: plan.binaries.version, source: plan.binaries.source },
-    scratch: { id: scratch.id, directory: scratch.directory, ...(scratch.port === undefined ? {} : { port: scratch.port }), ...(scratch.postmasterPid === undefined ? {} : { postmasterPid: scratch.postmasterPid }), removed: outcome.removed === true },
+    scratch: { id: scratch.id, directory: scratch.directory, port: scratch.port, postmasterPid: scratch.postmasterPid, removed: outcome.removed === true },
     leftoversRemoved: leftovers.map((leftover) => ({ ...leftover })),
     recordedIn: [],
   };
@@ -153,7 +154,7 @@ async function runChecks(plan: ScratchRestorePlan, scratch: ScratchInstance, log
     if (serverManifest === undefined) {
       log.add('manifest-checksums', 'the backup holds no server backup_manifest to compare with', Date.now() - clock, { warnings: [`backup ${plan.backup.record.id} has no server backup_manifest: its files were not compared with the server's checksums`] });
     } else {
-      const checked = await checkServerManifest(scratch.dataDir, serverManifest, { nativeIncremental: plan.backup.record.nativeIncremental });
+      const checked = await checkServerManifest(scratch.dataDir, serverManifest, { nativeIncremental: plan.backup.record.nativeIncremental, inPlaceTablespaces: plan.backup.record.tablespaces.length > 0 });
       log.add('manifest-checksums', `${String(checked.filesChecked)} files (${String(checked.bytesChecked)} bytes) match the server's checksums; ${String(checked.adjusted)} rewritten on purpose checked for what stays true`, Date.now() - clock, {
         problems: checked.mismatches,
       });
@@ -166,7 +167,7 @@ async function runChecks(plan: ScratchRestorePlan, scratch: ScratchInstance, log
   progress({ phase: 'start', detail: `PostgreSQL ${plan.binaries.version} from ${plan.binaries.bindir}` });
   clock = Date.now();
   try {
-    await scratch.start(plan.binaries);
+    await scratch.start(plan.binaries, options.loginRoles);
   } catch (error) {
     log.fail('start', describeError(error), Date.now() - clock);
     return outcome;
@@ -206,10 +207,6 @@ function describeError(error: unknown): string {
   // The hints of a failed read name the damaged copies ("nas: unable to authenticate …").
   const details = error.hints.filter((hint) => !hint.startsWith('run `'));
   return details.length > 0 ? `${error.message} (${details.join('; ')})` : error.message;
-}
-
-function optionalFailure(failure: RestoreTestRecord['failure']): { failure?: NonNullable<RestoreTestRecord['failure']> } {
-  return failure === undefined ? {} : { failure };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { appendFile, writeFile } from 'node:fs/promises';
+import { appendFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RecoveryTarget } from '../../../shared/contract/restore.js';
 
@@ -9,12 +9,17 @@ import type { RecoveryTarget } from '../../../shared/contract/restore.js';
  * `exit 1` works in both sh and cmd.exe. A restored copy must also never archive into
  * the production cluster's archive, so archive_mode is switched off.
  */
-export async function writeRecoveryConfig(targetDir: string, target: RecoveryTarget, options: { pause: boolean; port?: number; comment: string }): Promise<void> {
+export async function writeRecoveryConfig(targetDir: string, target: RecoveryTarget, options: { pause: boolean; port?: number; inPlaceTablespaces: boolean; comment: string }): Promise<void> {
   const settings: Array<[string, string]> = [
     ['restore_command', 'exit 1'],
     ['recovery_target_timeline', 'latest'],
     ['archive_mode', 'off'],
   ];
+  if (options.inPlaceTablespaces) {
+    // Tablespaces are restored inside the data directory (pg_tblspc/<oid>/), not to the
+    // source server's paths, which a break-glass workstation rarely has.
+    settings.push(['allow_in_place_tablespaces', 'on']);
+  }
   switch (target.kind) {
     case 'time':
       // PostgreSQL reads '2026-06-14 09:30:00.123+00', not the ISO 'T…Z' form.
@@ -40,4 +45,6 @@ export async function writeRecoveryConfig(targetDir: string, target: RecoveryTar
   const lines = settings.map(([name, value]) => `${name} = '${value.replace(/'/g, "''")}'`);
   await appendFile(join(targetDir, 'postgresql.auto.conf'), `\n# ${options.comment}\n${lines.join('\n')}\n`, { mode: 0o600 });
   await writeFile(join(targetDir, 'recovery.signal'), '', { mode: 0o600 });
+  // tablespace_map would make recovery replace pg_tblspc/<oid> with links to the source's paths.
+  if (options.inPlaceTablespaces) await rm(join(targetDir, 'tablespace_map'), { force: true });
 }

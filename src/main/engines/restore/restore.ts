@@ -75,6 +75,7 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
   await writeRecoveryConfig(options.targetDir, options.target, {
     pause: options.pause,
     ...(options.port === undefined ? {} : { port: options.port }),
+    inPlaceTablespaces: plan.backup.record.tablespaces.length > 0,
     comment: `recovery settings written by DR Console: backup ${plan.backup.record.id}, target ${describeTarget(options.target)}`,
   });
 

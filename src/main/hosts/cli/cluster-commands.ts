@@ -1,15 +1,15 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { backupTypeSchema, type BackupRecord } from '../../../shared/contract/backup.js';
-import type { RecoveryTarget, RestoreReport } from '../../../shared/contract/restore.js';
+import type { RestoreReport } from '../../../shared/contract/restore.js';
 import { DrcError } from '../../../shared/errors.js';
 import type { ArchiverStatus } from '../../engines/wal/archiver.js';
 import type { RepositoryWalStatus } from '../../engines/wal/status.js';
-import { parseLsn } from '../../postgres/lsn.js';
 import { backup, createRestorePoint, inventory, type Inventory } from '../../services/backup.js';
 import { restore } from '../../services/restore.js';
 import { getWal, pushWal, streamWalForever, walArchiveStatus } from '../../services/wal.js';
-import { contextFor, formatBytes, formatDuration, optional, required, type Command } from './command.js';
+import { contextFor, formatBytes, formatDuration, optional, recoveryTarget, recoveryTargetOptions, required, type Command } from './command.js';
+import { restoreTablesOptions, runRestoreTables } from './verification-commands.js';
 
 /** The cluster's protection: `backup`, `wal …`, `restore-point`, `restore`, `list`. */
 export const clusterCommands: Record<string, Command> = {
@@ -104,23 +104,22 @@ export const clusterCommands: Record<string, Command> = {
     },
   },
   restore: {
-    usage: 'drc restore --target-dir DIR [--time ISO8601 | --lsn LSN | --name RESTORE_POINT | --xid XID | --immediate | --latest] [--backup ID] [--from REPO] [--pause] [--port N]',
+    usage: 'drc restore --target-dir DIR (--time ISO8601 | --lsn LSN | --name RESTORE_POINT | --xid XID | --immediate | --latest) [--backup ID] [--from REPO] [--pause] [--port N]\n  drc restore --tables SCHEMA.TABLE[,…] --into CONNINFO [--schema NEW_SCHEMA] [--database NAME] (--time … | --latest | …) [--backup ID] [--from REPO]',
     summary: 'restore a backup and the WAL to reach the target; a plain pg_ctl start recovers and promotes',
     options: {
       'target-dir': { type: 'string' },
-      time: { type: 'string' },
-      lsn: { type: 'string' },
-      name: { type: 'string' },
-      xid: { type: 'string' },
-      immediate: { type: 'boolean', default: false },
-      latest: { type: 'boolean', default: false },
+      ...recoveryTargetOptions,
       backup: { type: 'string' },
       from: { type: 'string' },
       pause: { type: 'boolean', default: false },
       port: { type: 'string' },
+      ...restoreTablesOptions,
     },
     positionals: 0,
-    run: async ({ values, progress }) => {
+    run: async (invocation) => {
+      // `--tables` restores some tables into a live database instead of a whole directory.
+      if (invocation.values.tables !== undefined) return runRestoreTables(invocation);
+      const { values, progress } = invocation;
       const targetDir = resolve(required(values['target-dir'], '--target-dir', 'drc restore --target-dir /srv/restore --latest'));
       const report = await restore(await contextFor(values), {
         targetDir,
@@ -156,33 +155,6 @@ function portNumber(text: string): number {
   const port = Number(text);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new DrcError('USAGE', `unable to use --port '${text}'`, { hints: ['a TCP port from 1 to 65535'] });
   return port;
-}
-
-/** Exactly one target; a restore without one would silently mean "latest". */
-function recoveryTarget(values: Record<string, string | boolean | undefined>): RecoveryTarget {
-  const given: RecoveryTarget[] = [];
-  if (typeof values.time === 'string') {
-    if (Number.isNaN(Date.parse(values.time))) throw new DrcError('USAGE', `unable to read --time '${values.time}'`, { hints: ['use ISO 8601 with a zone, e.g. 2026-06-14T09:30:00Z or 2026-06-14 11:30:00+02'] });
-    given.push({ kind: 'time', time: new Date(values.time).toISOString() });
-  }
-  if (typeof values.lsn === 'string') {
-    parseLsn(values.lsn);
-    given.push({ kind: 'lsn', lsn: values.lsn });
-  }
-  if (typeof values.name === 'string') given.push({ kind: 'name', name: values.name });
-  if (typeof values.xid === 'string') {
-    if (!/^\d+$/.test(values.xid)) throw new DrcError('USAGE', `unable to read --xid '${values.xid}'`, { hints: ['a transaction id is a whole number'] });
-    given.push({ kind: 'xid', xid: values.xid });
-  }
-  if (values.immediate === true) given.push({ kind: 'immediate' });
-  if (values.latest === true) given.push({ kind: 'latest' });
-  const [target, ...extra] = given;
-  if (!target || extra.length > 0) {
-    throw new DrcError('USAGE', `unable to restore: give exactly one target (${given.length === 0 ? 'none was given' : `${String(given.length)} were given`})`, {
-      hints: ['--time ISO8601, --lsn LSN, --name RESTORE_POINT, --xid XID, --immediate (end of the backup) or --latest (everything the repositories hold)'],
-    });
-  }
-  return target;
 }
 
 function formatBackup(record: BackupRecord): string {

@@ -1,5 +1,7 @@
 import type { ParseArgsConfig } from 'node:util';
+import type { RecoveryTarget } from '../../../shared/contract/restore.js';
 import { DrcError } from '../../../shared/errors.js';
+import { parseLsn } from '../../postgres/lsn.js';
 import type { SecretInputStream } from '../../secrets/prompt.js';
 import type { Keychain } from '../../secrets/keychain.js';
 import { createContext, type ServiceContext } from '../../services/context.js';
@@ -74,4 +76,44 @@ export function formatDuration(milliseconds: number): string {
   if (seconds < 60) return `${seconds.toFixed(1)} s`;
   const minutes = Math.floor(seconds / 60);
   return minutes < 60 ? `${String(minutes)} min ${String(Math.round(seconds % 60))} s` : `${String(Math.floor(minutes / 60))} h ${String(minutes % 60)} min`;
+}
+
+/** The options that name a recovery target, shared by `restore`, `restore --tables` and `restore-test`. */
+export const recoveryTargetOptions = {
+  time: { type: 'string' },
+  lsn: { type: 'string' },
+  name: { type: 'string' },
+  xid: { type: 'string' },
+  immediate: { type: 'boolean', default: false },
+  latest: { type: 'boolean', default: false },
+} as const;
+
+/** A `--time` value as ISO 8601 UTC; anything Date cannot read is a usage error. */
+export function isoTime(text: string): string {
+  if (Number.isNaN(Date.parse(text))) throw new DrcError('USAGE', `unable to read --time '${text}'`, { hints: ['use ISO 8601 with a zone, e.g. 2026-06-14T09:30:00Z or 2026-06-14 11:30:00+02'] });
+  return new Date(text).toISOString();
+}
+
+/** Exactly one target: a restore without one would silently mean "latest". */
+export function recoveryTarget(values: Invocation['values']): RecoveryTarget {
+  const given: RecoveryTarget[] = [];
+  if (typeof values.time === 'string') given.push({ kind: 'time', time: isoTime(values.time) });
+  if (typeof values.lsn === 'string') {
+    parseLsn(values.lsn);
+    given.push({ kind: 'lsn', lsn: values.lsn });
+  }
+  if (typeof values.name === 'string') given.push({ kind: 'name', name: values.name });
+  if (typeof values.xid === 'string') {
+    if (!/^\d+$/.test(values.xid)) throw new DrcError('USAGE', `unable to read --xid '${values.xid}'`, { hints: ['a transaction id is a whole number'] });
+    given.push({ kind: 'xid', xid: values.xid });
+  }
+  if (values.immediate === true) given.push({ kind: 'immediate' });
+  if (values.latest === true) given.push({ kind: 'latest' });
+  const [target, ...extra] = given;
+  if (!target || extra.length > 0) {
+    throw new DrcError('USAGE', `unable to restore: give exactly one target (${given.length === 0 ? 'none was given' : `${String(given.length)} were given`})`, {
+      hints: ['--time ISO8601 (e.g. just before the rows were deleted), --lsn LSN, --name RESTORE_POINT, --xid XID, --immediate (end of the backup) or --latest (everything the repositories hold)'],
+    });
+  }
+  return target;
 }

@@ -1,16 +1,15 @@
 import { resolve } from 'node:path';
-import type { RecoveryTarget } from '../../../shared/contract/restore.js';
-import type { PartialRestoreReport, RestoreTestRecord } from '../../../shared/contract/restore-test.js';
+import type { PartialRestoreReport, RestoreTestRecord, ScratchLeftover } from '../../../shared/contract/restore-test.js';
 import { DrcError } from '../../../shared/errors.js';
 import { parseConninfo } from '../../engines/partial-restore/conninfo.js';
+import { describeTarget } from '../../engines/restore/select.js';
 import type { TableName } from '../../engines/partial-restore/table-definition.js';
-import { parseLsn } from '../../postgres/lsn.js';
 import { restoreTables, restoreTest } from '../../services/restore-test.js';
-import { contextFor, formatDuration, optional, required, type Command, type Invocation } from './command.js';
+import { contextFor, formatDuration, isoTime, optional, recoveryTarget, required, type Command, type CommandResult, type Invocation } from './command.js';
 
 const scratchOptions = { from: { type: 'string' }, 'scratch-dir': { type: 'string' }, bindir: { type: 'string' } } as const;
 
-/** Proving recovery points: `restore-test`, and table-level restore (`restore-tables`, reached as `restore --tables`). */
+/** Proving recovery points: `restore-test`; and table-level restore, reached as `restore --tables`. */
 export const verificationCommands: Record<string, Command> = {
   'restore-test': {
     usage: 'drc restore-test [--backup ID | --latest] [--time ISO8601] [--from REPO] [--scratch-dir DIR] [--bindir DIR]',
@@ -30,40 +29,33 @@ export const verificationCommands: Record<string, Command> = {
       return { json: record, text: formatRestoreTest(record), exitCode: record.success ? 0 : 1 };
     },
   },
-  'restore-tables': {
-    usage: 'drc restore-tables --tables SCHEMA.TABLE[,…] --into CONNINFO [--schema NEW_SCHEMA] [--database NAME] (--time ISO8601 | --lsn LSN | --name RESTORE_POINT | --xid XID | --immediate | --latest) [--backup ID] [--from REPO] [--scratch-dir DIR] [--bindir DIR]',
-    summary: 'bring tables back as they were at a recovery point, into a new schema of a live database (never overwriting)',
-    options: {
-      tables: { type: 'string' },
-      into: { type: 'string' },
-      schema: { type: 'string' },
-      database: { type: 'string' },
-      time: { type: 'string' },
-      lsn: { type: 'string' },
-      name: { type: 'string' },
-      xid: { type: 'string' },
-      immediate: { type: 'boolean', default: false },
-      latest: { type: 'boolean', default: false },
-      backup: { type: 'string' },
-      ...scratchOptions,
-    },
-    positionals: 0,
-    run: async ({ values, io, progress }) => {
-      const example = "drc restore --tables public.guests --into 'host=db1 dbname=wedsync user=dba' --time '2026-06-14 09:30:00+02'";
-      const report = await restoreTables(await contextFor(values), {
-        tables: parseTableList(required(values.tables, '--tables', example)),
-        into: parseConninfo(required(values.into, '--into', example)),
-        target: recoveryTarget(values),
-        ...optional('schema', values.schema),
-        ...optional('database', values.database),
-        ...optional('backupId', values.backup),
-        ...scratchChoices(values, io),
-        onProgress: (value) => progress.show(`restore --tables ${value.phase}: ${value.detail}`),
-      });
-      return { json: report, text: formatPartialRestore(report), exitCode: 0 };
-    },
-  },
 };
+
+/** `drc restore --tables …` (routed here by the restore command): extra options it takes. */
+export const restoreTablesOptions = {
+  tables: { type: 'string' },
+  into: { type: 'string' },
+  schema: { type: 'string' },
+  database: { type: 'string' },
+  'scratch-dir': { type: 'string' },
+  bindir: { type: 'string' },
+} as const;
+
+/** Brings tables back as they were at a recovery point into a new schema of a live database, never overwriting. */
+export async function runRestoreTables({ values, io, progress }: Invocation): Promise<CommandResult> {
+  const example = "drc restore --tables public.guests --into 'host=db1 dbname=wedsync user=dba' --time '2026-06-14 09:30:00+02'";
+  const report = await restoreTables(await contextFor(values), {
+    tables: parseTableList(required(values.tables, '--tables', example)),
+    into: parseConninfo(required(values.into, '--into', example)),
+    target: recoveryTarget(values),
+    ...optional('schema', values.schema),
+    ...optional('database', values.database),
+    ...optional('backupId', values.backup),
+    ...scratchChoices(values, io),
+    onProgress: (value) => progress.show(`restore --tables ${value.phase}: ${value.detail}`),
+  });
+  return { json: report, text: formatPartialRestore(report), exitCode: 0 };
+}
 
 function scratchChoices(values: Invocation['values'], io: Invocation['io']): { from?: string; bindir?: string; scratchDir?: string; signal?: AbortSignal } {
   return {
@@ -74,40 +66,11 @@ function scratchChoices(values: Invocation['values'], io: Invocation['io']): { f
   };
 }
 
-function isoTime(text: string): string {
-  if (Number.isNaN(Date.parse(text))) throw new DrcError('USAGE', `unable to read --time '${text}'`, { hints: ['use ISO 8601 with a zone, e.g. 2026-06-14T09:30:00Z or 2026-06-14 11:30:00+02'] });
-  return new Date(text).toISOString();
-}
-
-/** Exactly one target, as for `drc restore`: a partial restore without one would silently mean "latest". */
-function recoveryTarget(values: Invocation['values']): RecoveryTarget {
-  const given: RecoveryTarget[] = [];
-  if (typeof values.time === 'string') given.push({ kind: 'time', time: isoTime(values.time) });
-  if (typeof values.lsn === 'string') {
-    parseLsn(values.lsn);
-    given.push({ kind: 'lsn', lsn: values.lsn });
-  }
-  if (typeof values.name === 'string') given.push({ kind: 'name', name: values.name });
-  if (typeof values.xid === 'string') {
-    if (!/^\d+$/.test(values.xid)) throw new DrcError('USAGE', `unable to read --xid '${values.xid}'`, { hints: ['a transaction id is a whole number'] });
-    given.push({ kind: 'xid', xid: values.xid });
-  }
-  if (values.immediate === true) given.push({ kind: 'immediate' });
-  if (values.latest === true) given.push({ kind: 'latest' });
-  const [target, ...extra] = given;
-  if (!target || extra.length > 0) {
-    throw new DrcError('USAGE', `unable to restore tables: give exactly one target (${given.length === 0 ? 'none was given' : `${String(given.length)} were given`})`, {
-      hints: ['--time ISO8601 (e.g. just before the rows were deleted), --lsn LSN, --name RESTORE_POINT, --xid XID, --immediate or --latest'],
-    });
-  }
-  return target;
-}
-
 /**
  * `public.guests,sales."Order Items"`: names as SQL reads them — unquoted ones fold to
  * lower case, double-quoted ones are taken as written; a bare name is in `public`.
  */
-export function parseTableList(text: string): TableName[] {
+function parseTableList(text: string): TableName[] {
   const tables: TableName[] = [];
   let parts: string[] = [];
   let current = '';
@@ -149,8 +112,8 @@ export function parseTableList(text: string): TableName[] {
 
 function formatRestoreTest(record: RestoreTestRecord): string {
   const lines = [
-    `restore test of backup ${record.backupId} (ended ${record.backupStoppedAt}) to ${record.target.kind === 'time' ? record.target.time : 'the latest WAL'}: ${record.success ? 'PASSED' : 'FAILED'} in ${formatDuration(record.durationMs)}`,
-    `  restore ${formatDuration(record.restoreDurationMs)}, recovery ${formatDuration(record.recoveryDurationMs)}${record.binaries ? `, PostgreSQL ${record.binaries.version} from ${record.binaries.bindir} (${record.binaries.source})` : ''}`,
+    `restore test of backup ${record.backupId} (ended ${record.backupStoppedAt}) to ${describeTarget(record.target)}${record.from === undefined ? '' : ` from '${record.from}' alone`}: ${record.success ? 'PASSED' : 'FAILED'} in ${formatDuration(record.durationMs)}`,
+    `  restore ${formatDuration(record.restoreDurationMs)}, recovery ${formatDuration(record.recoveryDurationMs)}, PostgreSQL ${record.binaries.version} from ${record.binaries.bindir} (${record.binaries.source})`,
     ...(record.recoveredTo ? [`  recovered to ${record.recoveredTo.lsn ?? '?'}${record.recoveredTo.lastCommitTime ? `, last commit ${record.recoveredTo.lastCommitTime}` : ''}`] : []),
     `  data loss detected: ${record.dataLossDetected ? 'YES' : 'no'}`,
     ...record.checks.map((check) => `  ${check.status.toUpperCase().padEnd(8)} ${check.name.padEnd(18)} ${check.detail}`),
@@ -159,7 +122,7 @@ function formatRestoreTest(record: RestoreTestRecord): string {
     ...(record.tables.length > 20 ? [`    … ${String(record.tables.length - 20)} more (--json lists them all)`] : []),
     ...record.errorsFound.map((problem) => `  ERROR ${problem.check}: ${problem.message}`),
     ...record.warnings.map((warning) => `  WARNING ${warning}`),
-    ...record.leftoversRemoved.map((leftover) => `  removed scratch instance ${leftover.id} left by drc process ${String(leftover.ownerPid)} (${leftover.directory}${leftover.stoppedServer ? ', its server was still running' : ''})`),
+    ...record.leftoversRemoved.map(formatLeftover),
     `  recorded in: ${record.recordedIn.length > 0 ? record.recordedIn.join(', ') : 'no repository'}`,
   ];
   if (record.failure) lines.push(`error ${record.failure.code}: ${record.failure.message}`, ...record.failure.hints.map((hint) => `hint: ${hint}`));
@@ -168,11 +131,16 @@ function formatRestoreTest(record: RestoreTestRecord): string {
 
 function formatPartialRestore(report: PartialRestoreReport): string {
   return [
-    `restored from backup ${report.backupId} at ${report.target.kind === 'time' ? report.target.time : report.target.kind} (database '${report.database}') into schema '${report.schema}'${report.createdSchema ? ' (new)' : ''} of ${report.into}`,
+    `restored from backup ${report.backupId} at ${describeTarget(report.target)} (database '${report.database}') into schema '${report.schema}'${report.createdSchema ? ' (new)' : ''} of ${report.into}`,
     ...report.tables.map((table) => `  ${table.source} → ${table.target}: ${String(table.rows)} rows, ${String(table.columns)} columns${table.primaryKey.length > 0 ? `, primary key (${table.primaryKey.join(', ')})` : ''}`),
     ...report.tables.flatMap((table) => table.droppedDefaults.map((dropped) => `    not carried over: ${dropped}`)),
     `  restore ${formatDuration(report.restoreDurationMs)}, recovery ${formatDuration(report.recoveryDurationMs)}, copy ${formatDuration(report.copyDurationMs)}; PostgreSQL ${report.binaries.version} (${report.binaries.source})`,
     ...report.warnings.map((warning) => `  WARNING ${warning}`),
+    ...report.leftoversRemoved.map(formatLeftover),
     `next: compare with the live tables, then copy back what was lost, e.g. INSERT INTO public.<table> SELECT * FROM ${report.schema}.<table> WHERE …; DROP SCHEMA ${report.schema} CASCADE when done`,
   ].join('\n');
+}
+
+function formatLeftover(leftover: ScratchLeftover): string {
+  return `  removed ${leftover.purpose} scratch instance ${leftover.id} left by drc process ${String(leftover.ownerPid)} (${leftover.directory}${leftover.stoppedServer ? ', its server was still running' : ''})`;
 }
