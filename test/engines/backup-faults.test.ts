@@ -73,6 +73,9 @@ describe('backup and restore faults (PostgreSQL 15)', () => {
     expect((failure as Error).message).toMatch(/unable to/);
     const manifests = await readdir(join(config.repositories.nas ?? '', 'backups'));
     expect(manifests).toHaveLength(1);
+    // The failed attempt is in the history, as every backup is.
+    const history = (await drc(['events', '--type', 'backup', '--config', config.path, '--json'])).json<{ events: Array<{ outcome: string; summary: string }> }>();
+    expect(history.events.filter((event) => event.outcome === 'failure')).toEqual([expect.objectContaining({ summary: expect.stringContaining('full backup') as unknown })]);
 
     await source.start();
     await source.sql("UPDATE invoices SET payload = payload || 'x' WHERE id <= 1000");

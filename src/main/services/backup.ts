@@ -11,19 +11,33 @@ import { withRepositorySet, type ServiceContext } from './context.js';
 
 const defaultSegmentSize = 16 * 1024 * 1024;
 
+/**
+ * A backup records itself when it commits; a backup that fails is recorded here, in the
+ * repositories that can be reached, so that the history and the success rate show every
+ * attempt — manual or scheduled.
+ */
 export async function backup(context: ServiceContext, options: { type: BackupType; reason: string; operator?: string; onProgress?: (progress: BackupProgress) => void }): Promise<BackupRecord> {
   const cluster = requireCluster(context.config.cluster);
   const connection = await clusterConnection(cluster, context.secrets);
-  return withRepositorySet(context, undefined, (set) =>
-    runBackup(set, {
-      cluster: cluster.name,
-      connection,
-      type: options.type,
-      reason: options.reason,
-      ...(options.operator === undefined ? {} : { operator: options.operator }),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    }),
-  );
+  return withRepositorySet(context, undefined, async (set) => {
+    try {
+      return await runBackup(set, {
+        cluster: cluster.name,
+        connection,
+        type: options.type,
+        reason: options.reason,
+        ...(options.operator === undefined ? {} : { operator: options.operator }),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      });
+    } catch (error) {
+      if (error instanceof DrcError) {
+        const event = newEvent('backup', 'failure', `${options.type} backup of '${cluster.name}' failed: ${error.message}`, { type: options.type, reason: options.reason, cluster: cluster.name, error: error.toData() });
+        // Best effort: the failure itself is what the caller sees; a repository out of reach cannot take its record.
+        await Promise.allSettled(set.repositories.map((repository) => repository.appendEvent(event)));
+      }
+      throw error;
+    }
+  });
 }
 
 export interface RestorePointRecord {

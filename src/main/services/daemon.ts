@@ -83,8 +83,9 @@ function scheduledJobs(context: ServiceContext, jobs: DaemonJobs, options: Daemo
       const point = await createRestorePoint(context, `drc-${new Date().toISOString().slice(0, 19)}Z`);
       return { outcome: 'success', summary: `restore point '${point.name}' at ${point.lsn}` };
     }),
-    'full-backup': recordingFailure(context, 'backup', () => scheduledBackup(context, 'full', 'scheduled daily full backup')),
-    'archive-backup': recordingFailure(context, 'backup', () => scheduledBackup(context, 'archive', 'scheduled weekly archive backup')),
+    // The backup service records its own failures.
+    'full-backup': () => scheduledBackup(context, 'full', 'scheduled daily full backup'),
+    'archive-backup': () => scheduledBackup(context, 'archive', 'scheduled weekly archive backup'),
     'restore-test': recordingFailure(context, 'restore-test', async ({ signal }) => outcomeOf(await jobs.restoreTest(context, signal))),
     expire: recordingFailure(context, 'expire', async ({ signal }) => outcomeOf(await jobs.expire(context, signal))),
     verify: recordingFailure(context, 'verify', async () => {
@@ -111,8 +112,8 @@ async function scheduledBackup(context: ServiceContext, type: 'full' | 'archive'
 }
 
 /**
- * A job that could not run at all leaves no record of its own (a backup records itself
- * when it commits): the failure is written to the repositories that can be reached, so
+ * A job that could not run at all leaves no record of its own (backups record their own
+ * failures): the failure is written to the repositories that can be reached, so
  * the history and the backup success rate show it.
  */
 function recordingFailure(context: ServiceContext, eventType: string, work: JobFunctions[keyof JobFunctions]): JobFunctions[keyof JobFunctions] {
