@@ -1,11 +1,11 @@
 import { execFile, spawn } from 'node:child_process';
 import { chmod, chown, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { locateServerBinaries, runAsUnprivileged, serverReachableBindir } from '../../src/main/postgres/binaries.js';
+import { freePort } from '../../src/main/postgres/free-port.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -290,17 +290,6 @@ async function reachableForServer(path: string): Promise<void> {
   }
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done, fail) => {
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', done);
-  });
-  const address = server.address();
-  await new Promise<void>((done) => server.close(() => done()));
-  if (address === null || typeof address === 'string') throw new Error('no TCP port from the OS');
-  return address.port;
-}
 
 async function childProcesses(parent: number): Promise<number[]> {
   const children: number[] = [];

@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
 import { appendFile, chmod, chown, mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { DrcError } from '../../shared/errors.js';
 import { runAsUnprivileged, serverReachableBindir, type ServerBinaries } from '../postgres/binaries.js';
+import { freePort } from '../postgres/free-port.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -79,13 +79,3 @@ async function runServerTool(file: string, args: string[], cwd: string): Promise
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}

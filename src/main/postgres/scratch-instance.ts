@@ -1,7 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, readdir, readFile, readlink, realpath, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,6 +8,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { DrcError } from '../../shared/errors.js';
 import { runAsUnprivileged, serverReachableBindir, type ServerBinaries } from './binaries.js';
+import { freePort } from './free-port.js';
 
 const execFileAsync = promisify(execFile);
 const exe = (name: string): string => (process.platform === 'win32' ? `${name}.exe` : name);
@@ -475,14 +475,3 @@ function signalQuietly(pid: number, name: NodeJS.Signals): void {
   }
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done, fail) => {
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', done);
-  });
-  const address = server.address();
-  await new Promise<void>((done) => server.close(() => done()));
-  if (address === null || typeof address === 'string') throw new DrcError('SCRATCH_INSTANCE_FAILED', 'unable to find a free TCP port for the scratch instance');
-  return address.port;
-}

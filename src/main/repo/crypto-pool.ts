@@ -59,13 +59,6 @@ export class CryptoPool {
     return { id: reply.id ?? '', sealed: reply.data ? Buffer.from(reply.data, reply.offset ?? 0, reply.length) : undefined };
   }
 
-  /** Seals a chunk even if its id is known (a repository lacks it after all). */
-  async sealAlways(plaintext: Buffer): Promise<Buffer> {
-    const reply = await this.request({ op: 'seal', always: true }, plaintext);
-    if (!reply.data) throw new DrcError('INTERNAL', 'unable to seal a chunk: the worker returned nothing');
-    return Buffer.from(reply.data, reply.offset ?? 0, reply.length);
-  }
-
   /** Authenticates and decompresses a sealed object, verifying a chunk's id. */
   async open(repository: string, name: string, sealed: Buffer): Promise<Buffer> {
     const reply = await this.request({ op: 'open', repository, name }, sealed);

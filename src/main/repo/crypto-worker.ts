@@ -9,7 +9,7 @@ const { idKey, dataKey, compression } = workerData as { idKey: Uint8Array; dataK
 const keys = deriveKeysFrom(Buffer.from(idKey), Buffer.from(dataKey));
 const knownEverywhere = new Set<string>();
 
-type Request = { op: 'known'; ids: string[] } | { op: 'seal'; seq: number; data: ArrayBuffer; always?: boolean } | { op: 'open'; seq: number; data: ArrayBuffer; repository: string; name: string };
+type Request = { op: 'known'; ids: string[] } | { op: 'seal'; seq: number; data: ArrayBuffer } | { op: 'open'; seq: number; data: ArrayBuffer; repository: string; name: string };
 
 function reply(seq: number, result: Buffer | undefined, id?: string): void {
   if (!result) {
@@ -30,7 +30,7 @@ async function handle(request: Request): Promise<void> {
     const body = Buffer.from(request.data);
     if (request.op === 'seal') {
       const id = chunkId(keys, body);
-      reply(request.seq, request.always === true || !knownEverywhere.has(id) ? await sealChunk(keys, id, body, compression) : undefined, id);
+      reply(request.seq, knownEverywhere.has(id) ? undefined : await sealChunk(keys, id, body, compression), id);
     } else {
       reply(request.seq, await openObject(keys, request.repository, request.name, body));
     }

@@ -110,26 +110,3 @@ export class RemovableTarget extends LocalTarget {
     });
   }
 }
-
-/** Mount points of removable block devices on Linux (`/sys/block/<dev>/removable` = 1). */
-export async function removableMountPoints(): Promise<string[]> {
-  if (process.platform !== 'linux') return [];
-  let mounts: string;
-  try {
-    mounts = await readFile('/proc/mounts', 'utf8');
-  } catch {
-    return [];
-  }
-  const points: string[] = [];
-  for (const line of mounts.split('\n')) {
-    const [device, mountPoint] = line.split(' ');
-    const match = /^\/dev\/([a-z]+)\d*$/.exec(device ?? '');
-    if (!match?.[1] || !mountPoint) continue;
-    try {
-      if ((await readFile(`/sys/block/${match[1]}/removable`, 'utf8')).trim() === '1') points.push(mountPoint.replace(/\\040/g, ' '));
-    } catch {
-      continue;
-    }
-  }
-  return points;
-}
