@@ -1,4 +1,4 @@
-import { chown, mkdir } from 'node:fs/promises';
+import { chown, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runAsUnprivileged } from '../../src/main/postgres/binaries.js';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -47,6 +47,9 @@ describe.each([15, 16, 17, 18] as TestMajor[])('backup and restore on PostgreSQL
     expect(restored.code).toBe(0);
     const report = restored.json<RestoreReport>();
     expect(report).toMatchObject({ backupId: record.id, from: 'usb', fallbacks: [] });
+
+    // Restored as root, the directory goes to the server user: pg_ctl start works as it is.
+    if (ids) expect((await stat(join(target, 'base'))).uid).toBe(ids.uid);
 
     await source.stop();
     const copy = await startClusterFromDataDir(target, major);

@@ -1,5 +1,10 @@
 import type { RecoveryTarget, RestoreReport } from '../../../shared/contract/restore.js';
+import { execFile } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { promisify } from 'node:util';
 import { DrcError } from '../../../shared/errors.js';
+import { runAsUnprivileged } from '../../postgres/binaries.js';
 import { newEvent, type RepositoryEvent } from '../../repo/events.js';
 import { decodeManifest, manifestObjectName, type Manifest } from '../../repo/manifest.js';
 import type { Repository } from '../../repo/repository.js';
@@ -13,6 +18,8 @@ import { writeRecoveryConfig } from './recovery-config.js';
 import { describeTarget, selectBackup } from './select.js';
 import { prepareTargetDirectory, walDirectory } from './target-dir.js';
 import { copyWal } from './wal.js';
+
+const execFileAsync = promisify(execFile);
 
 export interface RestoreOptions {
   readonly targetDir: string;
@@ -79,6 +86,8 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
     comment: `recovery settings written by DR Console: backup ${plan.backup.record.id}, target ${describeTarget(options.target)}`,
   });
 
+  const ownerWarning = await handOverToServerUser(options.targetDir);
+
   const report: RestoreReport = {
     targetDir: options.targetDir,
     target: options.target,
@@ -95,7 +104,7 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
     usedPartialSegment: wal.usedPartial,
     targetTimeline: wal.targetTimeline,
     ...(wal.newestCommitTime === undefined ? {} : { newestCommitTime: wal.newestCommitTime.toISOString() }),
-    warnings: wal.warnings,
+    warnings: [...wal.warnings, ...(ownerWarning ? [ownerWarning] : [])],
     durationMs: now().getTime() - started.getTime(),
     pause: options.pause,
   };
@@ -103,6 +112,25 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
   await recordRestore(set.repositories, event, report.warnings);
   progress({ phase: 'done', bytesDone: done, bytesTotal: total });
   return report;
+}
+
+/**
+ * PostgreSQL will not start on a data directory owned by root, and a DBA restoring as root
+ * (sudo on a break-glass machine) starts it as the server user: the directory is handed to
+ * the owner of its parent directory, or else to the `postgres` user.
+ */
+async function handOverToServerUser(targetDir: string): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const parent = await stat(dirname(targetDir));
+  let owner: { uid: number; gid: number } | undefined = parent.uid === 0 ? undefined : { uid: parent.uid, gid: parent.gid };
+  try {
+    owner ??= runAsUnprivileged();
+  } catch {
+    return `the restored directory belongs to root and there is no 'postgres' user to give it to: chown -R it to the user that runs PostgreSQL before pg_ctl start`;
+  }
+  if (!owner) return undefined;
+  await execFileAsync('chown', ['-R', `${String(owner.uid)}:${String(owner.gid)}`, targetDir]);
+  return undefined;
 }
 
 async function readManifestWithFallback(source: ObjectSource, backupId: string): Promise<Manifest> {
