@@ -4,7 +4,7 @@ import { forEachConcurrent } from '../parallel.js';
 import { newEvent } from '../repo/events.js';
 import { backupIdOf, decodeManifest, referencedChunks } from '../repo/manifest.js';
 import { chunkObjectName, isSealedObject, objectPrefixes } from '../repo/objects.js';
-import { lockAll, releaseAll, type Repository } from '../repo/repository.js';
+import { lockAll, recordInEvery, releaseAll, type Repository } from '../repo/repository.js';
 import type { RepositorySet } from '../repo/repository-set.js';
 import type { ObjectInfo } from '../storage/target.js';
 
@@ -128,16 +128,6 @@ async function recordVerifyEvent(set: RepositorySet, results: RepositoryVerifyRe
   const event = newEvent(repair ? 'verify-repair' : 'verify', ok ? 'success' : 'failure', summary, {
     repositories: results.map((result) => ({ repository: result.repository, objectsChecked: result.objectsChecked, problems: result.problems.length, repaired: result.problems.filter((problem) => problem.repaired).length, error: result.error?.code })),
   });
-  const failures = new Map<string, ErrorData>();
-  await Promise.all(
-    set.repositories.map(async (repository) => {
-      try {
-        await repository.appendEvent(event);
-      } catch (error) {
-        if (!(error instanceof DrcError)) throw error;
-        failures.set(repository.name, error.toData());
-      }
-    }),
-  );
-  return failures;
+  const { failed } = await recordInEvery(set.repositories, event);
+  return new Map(failed.map((entry) => [entry.repository, entry.error]));
 }

@@ -1,3 +1,4 @@
+import { DrcError, type ErrorData } from '../../shared/errors.js';
 import type { StorageTarget } from '../storage/target.js';
 import type { Compression } from './envelope.js';
 import { eventObjectName, eventSchema, type RepositoryEvent } from './events.js';
@@ -81,6 +82,28 @@ export class Repository {
   lock(lockName: string, operation: string, options?: LockOptions): Promise<RepositoryLock> {
     return RepositoryLock.acquire(this.target, lockName, operation, options);
   }
+}
+
+/**
+ * Appends an event record to every repository. A repository that cannot take it does not
+ * fail the operation being recorded (which has already happened): it is returned, with
+ * why, for the caller to report.
+ */
+export async function recordInEvery(repositories: readonly Repository[], event: RepositoryEvent): Promise<{ recorded: string[]; failed: Array<{ repository: string; error: ErrorData }> }> {
+  const recorded: string[] = [];
+  const failed: Array<{ repository: string; error: ErrorData }> = [];
+  await Promise.all(
+    repositories.map(async (repository) => {
+      try {
+        await repository.appendEvent(event);
+        recorded.push(repository.name);
+      } catch (error) {
+        if (!(error instanceof DrcError)) throw error;
+        failed.push({ repository: repository.name, error: error.toData() });
+      }
+    }),
+  );
+  return { recorded: recorded.sort(), failed };
 }
 
 /** The lock every operation that writes to a repository takes. */

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { RecoveryTarget } from '../../../shared/contract/restore.js';
 import type { PartialRestoreReport, RestoredTable } from '../../../shared/contract/restore-test.js';
 import { DrcError } from '../../../shared/errors.js';
+import { recordInEvery } from '../../repo/repository.js';
 import { removeLeftoverScratchInstances, ScratchInstance, type ScratchLocation } from '../../postgres/scratch-instance.js';
 import { newEvent } from '../../repo/events.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
@@ -108,17 +109,10 @@ export async function runPartialRestore(set: RepositorySet, options: PartialRest
     `restored ${tables.map((table) => `${table.source} (${String(table.rows)} rows)`).join(', ')} from backup ${report.backupId} at ${describeTarget(options.target)} into schema ${schema} of ${report.into}`,
     { ...report },
   );
-  await Promise.all(
-    set.repositories.map(async (repository) => {
-      try {
-        await repository.appendEvent(event);
-      } catch (error) {
-        // The tables are back whether or not the record can be written (a write-protected stick).
-        if (!(error instanceof DrcError)) throw error;
-        report.warnings.push(`the partial restore could not be recorded in repository '${repository.name}': ${error.message}`);
-      }
-    }),
-  );
+  // The tables are back whether or not the record can be written (a write-protected stick).
+  const { failed } = await recordInEvery(set.repositories, event);
+  report.warnings.push(...failed.map((entry) => `the partial restore could not be recorded in repository '${entry.repository}': ${entry.error.message}`));
+
   return report;
 }
 

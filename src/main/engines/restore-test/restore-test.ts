@@ -1,6 +1,7 @@
 import type { RecoveryTarget, RestoreReport } from '../../../shared/contract/restore.js';
 import type { RestoreTestRecord } from '../../../shared/contract/restore-test.js';
 import { DrcError } from '../../../shared/errors.js';
+import { recordInEvery } from '../../repo/repository.js';
 import { removeLeftoverScratchInstances, ScratchInstance, type ScratchLocation } from '../../postgres/scratch-instance.js';
 import { newEvent } from '../../repo/events.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
@@ -224,18 +225,8 @@ async function recordEverywhere(set: RepositorySet, record: RestoreTestRecord): 
   const details: Record<string, unknown> = { ...stored };
   delete details.recordedIn;
   event.details = details;
-  const recordedIn: string[] = [];
-  const warnings = [...stored.warnings, ...set.unreachable.map((entry) => `the restore test could not be recorded in repository '${entry.target.name}': ${entry.error.message}`)];
-  await Promise.all(
-    set.repositories.map(async (repository) => {
-      try {
-        await repository.appendEvent(event);
-        recordedIn.push(repository.name);
-      } catch (error) {
-        if (!(error instanceof DrcError)) throw error;
-        warnings.push(`the restore test could not be recorded in repository '${repository.name}': ${error.message}`);
-      }
-    }),
-  );
-  return { ...stored, warnings, recordedIn: recordedIn.sort() };
+  const { recorded, failed } = await recordInEvery(set.repositories, event);
+  const notRecorded = [...set.unreachable.map((entry) => ({ repository: entry.target.name, message: entry.error.message })), ...failed.map((entry) => ({ repository: entry.repository, message: entry.error.message }))];
+  const warnings = [...stored.warnings, ...notRecorded.map((entry) => `the restore test could not be recorded in repository '${entry.repository}': ${entry.message}`)];
+  return { ...stored, warnings, recordedIn: recorded };
 }

@@ -3,11 +3,10 @@ import { execFile } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
-import { DrcError } from '../../../shared/errors.js';
 import { runAsUnprivileged } from '../../postgres/binaries.js';
-import { newEvent, type RepositoryEvent } from '../../repo/events.js';
+import { newEvent } from '../../repo/events.js';
 import { decodeManifest, manifestObjectName, type Manifest } from '../../repo/manifest.js';
-import type { Repository } from '../../repo/repository.js';
+import { recordInEvery } from '../../repo/repository.js';
 import { CryptoPool } from '../../repo/crypto-pool.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
 import { listBackups } from '../backup/catalog.js';
@@ -109,7 +108,10 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
     pause: options.pause,
   };
   const event = newEvent('restore', report.fallbacks.length === 0 && report.warnings.length === 0 ? 'success' : 'partial', `restored backup ${report.backupId} to ${describeTarget(options.target)} into ${options.targetDir}`, { ...report });
-  await recordRestore(set.repositories, event, report.warnings);
+  // The restore is done whether or not its record can be written (a break-glass restore
+  // from a write-protected stick): a repository that cannot take it becomes a warning.
+  const { failed } = await recordInEvery(set.repositories, event);
+  report.warnings.push(...failed.map((entry) => `the restore could not be recorded in repository '${entry.repository}': ${entry.error.message}`));
   progress({ phase: 'done', bytesDone: done, bytesTotal: total });
   return report;
 }
@@ -138,20 +140,3 @@ async function readManifestWithFallback(source: ObjectSource, backupId: string):
   return decodeManifest(await source.read(name), source.preferred, name);
 }
 
-/**
- * The restore is done whether or not its record can be written: a break-glass restore
- * from a write-protected stick must not fail at the last step. A failed write becomes a
- * warning in the report instead.
- */
-async function recordRestore(repositories: readonly Repository[], event: RepositoryEvent, warnings: string[]): Promise<void> {
-  await Promise.all(
-    repositories.map(async (repository) => {
-      try {
-        await repository.appendEvent(event);
-      } catch (error) {
-        if (!(error instanceof DrcError)) throw error;
-        warnings.push(`the restore could not be recorded in repository '${repository.name}': ${error.message}`);
-      }
-    }),
-  );
-}
