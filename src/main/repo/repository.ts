@@ -85,25 +85,33 @@ export class Repository {
 }
 
 /**
- * Appends an event record to every repository. A repository that cannot take it does not
- * fail the operation being recorded (which has already happened): it is returned, with
- * why, for the caller to report.
+ * Runs one write on every repository at once. A repository whose write fails does not
+ * stop the others: it is returned, with why, for the caller to report.
  */
-export async function recordInEvery(repositories: readonly Repository[], event: RepositoryEvent): Promise<{ recorded: string[]; failed: Array<{ repository: string; error: ErrorData }> }> {
-  const recorded: string[] = [];
+export async function inEveryRepository(repositories: readonly Repository[], write: (repository: Repository) => Promise<unknown>): Promise<{ done: string[]; failed: Array<{ repository: string; error: ErrorData }> }> {
+  const done: string[] = [];
   const failed: Array<{ repository: string; error: ErrorData }> = [];
   await Promise.all(
     repositories.map(async (repository) => {
       try {
-        await repository.appendEvent(event);
-        recorded.push(repository.name);
+        await write(repository);
+        done.push(repository.name);
       } catch (error) {
         if (!(error instanceof DrcError)) throw error;
         failed.push({ repository: repository.name, error: error.toData() });
       }
     }),
   );
-  return { recorded: recorded.sort(), failed };
+  return { done: done.sort(), failed };
+}
+
+/**
+ * Appends an event record to every repository. One that cannot take it does not fail the
+ * operation being recorded (it has already happened); the caller reports it.
+ */
+export async function recordInEvery(repositories: readonly Repository[], event: RepositoryEvent): Promise<{ recorded: string[]; failed: Array<{ repository: string; error: ErrorData }> }> {
+  const { done, failed } = await inEveryRepository(repositories, (repository) => repository.appendEvent(event));
+  return { recorded: done, failed };
 }
 
 /** The lock every operation that writes to a repository takes. */

@@ -6,7 +6,7 @@ import { newEvent } from '../repo/events.js';
 import { readHeader } from '../repo/header.js';
 import type { ScryptParameters } from '../repo/keys.js';
 import { objectPrefixes } from '../repo/objects.js';
-import { lockAll, releaseAll } from '../repo/repository.js';
+import { lockAll, recordInEvery, releaseAll } from '../repo/repository.js';
 import { addPassphrase, initRepositorySet, removePassphrase, type InitResult, type RepositorySet } from '../repo/repository-set.js';
 import { RemovableTarget } from '../storage/removable.js';
 import type { StorageTarget } from '../storage/target.js';
@@ -108,8 +108,8 @@ export async function addRepositoryPassphrase(context: ServiceContext, options: 
   return withRepositorySet(context, undefined, (set) =>
     underWriteLock(set, 'passphrase add', async () => {
       const result = await addPassphrase(set, passphrase, options.newPassphrase, options.label, options.scrypt);
-      await recordEverywhere(set, newEvent('passphrase-add', result.failed.length === 0 ? 'success' : 'partial', `key slot ${result.slotId} ('${options.label}') added`, { slotId: result.slotId, updated: result.updated }));
-      return { slotId: result.slotId, updated: result.updated, failed: result.failed.map((entry) => ({ repository: entry.target.name, message: entry.error.message })) };
+      const unrecorded = await recordEverywhere(set, newEvent('passphrase-add', result.failed.length === 0 ? 'success' : 'partial', `key slot ${result.slotId} ('${options.label}') added`, { slotId: result.slotId, updated: result.updated }));
+      return { slotId: result.slotId, updated: result.updated, failed: [...result.failed.map((entry) => ({ repository: entry.target.name, message: entry.error.message })), ...unrecorded] };
     }),
   );
 }
@@ -118,12 +118,14 @@ export async function removeRepositoryPassphrase(context: ServiceContext, option
   return withRepositorySet(context, undefined, (set) =>
     underWriteLock(set, 'passphrase remove', async () => {
       const result = await removePassphrase(set, options.slotId);
-      await recordEverywhere(set, newEvent('passphrase-remove', result.failed.length === 0 ? 'success' : 'partial', `key slot ${options.slotId} removed`, { slotId: options.slotId, updated: result.updated }));
-      return { updated: result.updated, failed: result.failed.map((entry) => ({ repository: entry.target.name, message: entry.error.message })) };
+      const unrecorded = await recordEverywhere(set, newEvent('passphrase-remove', result.failed.length === 0 ? 'success' : 'partial', `key slot ${options.slotId} removed`, { slotId: options.slotId, updated: result.updated }));
+      return { updated: result.updated, failed: [...result.failed.map((entry) => ({ repository: entry.target.name, message: entry.error.message })), ...unrecorded] };
     }),
   );
 }
 
-async function recordEverywhere(set: RepositorySet, event: ReturnType<typeof newEvent>): Promise<void> {
-  await Promise.all(set.repositories.map((repository) => repository.appendEvent(event)));
+/** The key slots changed whether or not the change can be recorded: a repository that cannot take the record is reported, not thrown. */
+async function recordEverywhere(set: RepositorySet, event: ReturnType<typeof newEvent>): Promise<Array<{ repository: string; message: string }>> {
+  const { failed } = await recordInEvery(set.repositories, event);
+  return failed.map((entry) => ({ repository: entry.repository, message: `key slots changed, but the change could not be recorded: ${entry.error.message}` }));
 }

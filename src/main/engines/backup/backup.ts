@@ -7,7 +7,7 @@ import { ReplicationConnection } from '../../postgres/replication/connection.js'
 import type { BaseBackupStart, ReplicationConnectionOptions } from '../../postgres/replication/types.js';
 import { currentOperator, newEvent } from '../../repo/events.js';
 import type { Manifest, ManifestFile } from '../../repo/manifest.js';
-import { lockAll, releaseAll, type Repository } from '../../repo/repository.js';
+import { inEveryRepository, lockAll, releaseAll, type Repository } from '../../repo/repository.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
 import { ChunkWriter, knownChunks } from './chunk-writer.js';
 import { ChunkSealer } from './chunk-sealer.js';
@@ -122,6 +122,9 @@ export async function runBackup(set: RepositorySet, options: BackupOptions): Pro
         progress.report('done', streamed.bytesRead);
         return record;
       } finally {
+        // A failed backup stops only once every write it started has ended: nothing goes
+        // on writing after drc has reported the failure.
+        await writer.drain();
         await writer.close();
       }
     } finally {
@@ -156,32 +159,39 @@ async function streamBaseBackup(
   let start: BaseBackupStart | undefined;
   let tar: TarReader | undefined;
 
-  const end = await connection.baseBackup(
-    { label: `dr-console ${options.type}`, fastCheckpoint: true, includeWal: true, ...(incremental ? { incrementalFrom: incremental.manifest } : {}) },
-    {
-      onStart: (value) => {
-        start = value;
-        progress.total = value.tablespaces.reduce((sum, tablespace) => sum + (tablespace.sizeKiB ?? 0) * 1024, 0);
+  let end: Awaited<ReturnType<ReplicationConnection['baseBackup']>>;
+  try {
+    end = await connection.baseBackup(
+      { label: `dr-console ${options.type}`, fastCheckpoint: true, includeWal: true, ...(incremental ? { incrementalFrom: incremental.manifest } : {}) },
+      {
+        onStart: (value) => {
+          start = value;
+          progress.total = value.tablespaces.reduce((sum, tablespace) => sum + (tablespace.sizeKiB ?? 0) * 1024, 0);
+        },
+        onArchive: (name, location) => {
+          tar?.finish();
+          // base.tar is the data directory; <oid>.tar a tablespace, restored under pg_tblspc/<oid>/.
+          const oid = /^(\d+)\.tar$/.exec(name)?.[1];
+          if (oid !== undefined && location !== undefined) tablespaces.push({ oid: Number(oid), location });
+          const pathPrefix = oid === undefined ? '' : `pg_tblspc/${oid}/`;
+          chunker.startArchive(pathPrefix);
+          tar = new TarReader(name, rebuild ? rebuild.sink(pathPrefix) : chunker);
+        },
+        onArchiveData: (data) => tar?.push(data),
+        onProgress: (bytesDone) => {
+          progress.report('stream', Number(bytesDone));
+        },
+        onManifestData: (data) => {
+          serverManifest.push(Buffer.from(data));
+        },
       },
-      onArchive: (name, location) => {
-        tar?.finish();
-        // base.tar is the data directory; <oid>.tar a tablespace, restored under pg_tblspc/<oid>/.
-        const oid = /^(\d+)\.tar$/.exec(name)?.[1];
-        if (oid !== undefined && location !== undefined) tablespaces.push({ oid: Number(oid), location });
-        const pathPrefix = oid === undefined ? '' : `pg_tblspc/${oid}/`;
-        chunker.startArchive(pathPrefix);
-        tar = new TarReader(name, rebuild ? rebuild.sink(pathPrefix) : chunker);
-      },
-      onArchiveData: (data) => tar?.push(data),
-      onProgress: (bytesDone) => {
-        progress.report('stream', Number(bytesDone));
-      },
-      onManifestData: (data) => {
-        serverManifest.push(Buffer.from(data));
-      },
-    },
-  );
-  tar?.finish();
+    );
+    tar?.finish();
+  } catch (error) {
+    // Chunks already handed to the workers finish before the failure is reported.
+    await chunker.settle().catch(() => undefined);
+    throw error;
+  }
   await chunker.finish();
   if (!start) throw new DrcError('PG_PROTOCOL', 'unable to read the base backup: the server never sent its start position');
   const manifestBytes = Buffer.concat(serverManifest);
@@ -191,20 +201,8 @@ async function streamBaseBackup(
 
 async function commitManifests(repositories: Repository[], record: BackupRecord, files: ManifestFile[], attachments: Manifest['attachments'], now: () => Date): Promise<{ written: string[]; failed: Array<{ repository: string; error: ErrorData }> }> {
   const manifest: Manifest = { format: 1, backupId: record.id, createdAt: now().toISOString(), backup: { ...record, repositories: repositories.map((repository) => repository.name) }, files, attachments };
-  const written: string[] = [];
-  const failed: Array<{ repository: string; error: ErrorData }> = [];
-  await Promise.all(
-    repositories.map(async (repository) => {
-      try {
-        await repository.writeManifest(manifest);
-        written.push(repository.name);
-      } catch (error) {
-        if (!(error instanceof DrcError)) throw error;
-        failed.push({ repository: repository.name, error: error.toData() });
-      }
-    }),
-  );
-  return { written: written.sort(), failed };
+  const { done, failed } = await inEveryRepository(repositories, (repository) => repository.writeManifest(manifest));
+  return { written: done, failed };
 }
 
 async function recordBackupEvent(repositories: Repository[], record: BackupRecord): Promise<void> {

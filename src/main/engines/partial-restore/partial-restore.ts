@@ -1,33 +1,25 @@
 import pg from 'pg';
-import type { RecoveryTarget } from '../../../shared/contract/restore.js';
 import type { PartialRestoreReport, RestoredTable } from '../../../shared/contract/restore-test.js';
 import { DrcError } from '../../../shared/errors.js';
 import { recordInEvery } from '../../repo/repository.js';
-import { removeLeftoverScratchInstances, ScratchInstance, type ScratchLocation } from '../../postgres/scratch-instance.js';
+import { removeLeftoverScratchInstances, ScratchInstance } from '../../postgres/scratch-instance.js';
 import { newEvent } from '../../repo/events.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
 import { describeTarget } from '../restore/select.js';
-import { planScratchRestore, restoreIntoScratch } from '../restore-test/scratch-restore.js';
+import { planScratchRestore, restoreIntoScratch, type ScratchRecoveryOptions } from '../restore-test/scratch-restore.js';
 import type { LiveDatabase } from './conninfo.js';
 import { copyRows } from './copy-rows.js';
 import { createTableStatement, readTableDefinition, type TableDefinition, type TableName } from './table-definition.js';
 
 export type PartialRestorePhase = 'cleanup' | 'check' | 'select' | 'restore' | 'start' | 'recover' | 'copy' | 'record';
 
-export interface PartialRestoreOptions {
+export interface PartialRestoreOptions extends ScratchRecoveryOptions {
   readonly tables: readonly TableName[];
   readonly into: LiveDatabase;
-  readonly target: RecoveryTarget;
   /** The new schema in the live database (default `restored_<UTC timestamp>`); created if missing. */
   readonly schema?: string;
   /** The database of the backup holding the tables (default: the live database's name). */
   readonly database?: string;
-  readonly backupId?: string;
-  readonly from?: string;
-  readonly bindir?: string;
-  readonly scratch?: ScratchLocation;
-  readonly loginRoles?: readonly string[];
-  readonly signal?: AbortSignal;
   readonly onProgress?: (progress: { phase: PartialRestorePhase; detail: string }) => void;
   readonly now?: () => Date;
 }

@@ -2,30 +2,21 @@ import type { RecoveryTarget, RestoreReport } from '../../../shared/contract/res
 import type { RestoreTestRecord } from '../../../shared/contract/restore-test.js';
 import { DrcError } from '../../../shared/errors.js';
 import { recordInEvery } from '../../repo/repository.js';
-import { removeLeftoverScratchInstances, ScratchInstance, type ScratchLocation } from '../../postgres/scratch-instance.js';
+import { removeLeftoverScratchInstances, ScratchInstance } from '../../postgres/scratch-instance.js';
 import { newEvent } from '../../repo/events.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
 import { describeTarget } from '../restore/select.js';
 import { checkServerManifest } from './manifest-checksums.js';
 import { inspectRecovery, type RecoveryOutcome } from './recovery.js';
 import { checkRelations, type RelationChecks } from './relations.js';
-import { loadServerManifest, planScratchRestore, restoreIntoScratch, type ScratchRestorePlan } from './scratch-restore.js';
+import { loadServerManifest, planScratchRestore, restoreIntoScratch, type ScratchRecoveryOptions, type ScratchRestorePlan } from './scratch-restore.js';
 import { TestLog } from './test-log.js';
 
 export type RestoreTestPhase = 'cleanup' | 'select' | 'restore' | 'checksums' | 'start' | 'recover' | 'amcheck' | 'record';
 
-export interface RestoreTestOptions {
+export interface RestoreTestOptions extends ScratchRecoveryOptions {
   /** `latest` (everything the repositories hold after the backup) or a time. */
   readonly target: RecoveryTarget;
-  readonly backupId?: string;
-  /** Test this repository's copy alone, with no fallback to another. */
-  readonly from?: string;
-  readonly bindir?: string;
-  readonly scratch?: ScratchLocation;
-  /** Roles that may exist in the backed-up cluster, to log in to the restored copy (the configured user first). */
-  readonly loginRoles?: readonly string[];
-  /** Aborting stops after the step under way (recovery and the table checks stop at once); the scratch instance is always removed. */
-  readonly signal?: AbortSignal;
   readonly onProgress?: (progress: { phase: RestoreTestPhase; detail: string }) => void;
 }
 

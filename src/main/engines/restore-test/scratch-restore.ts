@@ -1,7 +1,7 @@
 import type { RecoveryTarget, RestoreReport } from '../../../shared/contract/restore.js';
 import { DrcError } from '../../../shared/errors.js';
 import { locateServerBinaries, type ServerBinaries } from '../../postgres/binaries.js';
-import type { ScratchInstance } from '../../postgres/scratch-instance.js';
+import type { ScratchInstance, ScratchLocation } from '../../postgres/scratch-instance.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
 import { listBackups, readServerManifest, type CatalogEntry } from '../backup/catalog.js';
 import { runRestore, type RestoreOptions } from '../restore/restore.js';
@@ -13,6 +13,20 @@ import { WalCatalog } from '../wal/catalog.js';
  * before a byte is fetched, then restore into a scratch instance's directory with the
  * ordinary restore engine — so what is tested is exactly what a real restore does.
  */
+/** What a restore into a scratch instance takes, for a restore test and a partial restore alike. */
+export interface ScratchRecoveryOptions {
+  readonly target: RecoveryTarget;
+  readonly backupId?: string;
+  /** Restore from this repository's copy alone, with no fallback to another. */
+  readonly from?: string;
+  readonly bindir?: string;
+  readonly scratch?: ScratchLocation;
+  /** Roles that may exist in the backed-up cluster, to log in to the restored copy (the configured user first). */
+  readonly loginRoles?: readonly string[];
+  /** Aborting stops after the step under way; the scratch instance is always removed. */
+  readonly signal?: AbortSignal;
+}
+
 export interface ScratchRestorePlan {
   readonly backup: CatalogEntry;
   /** The repositories to restore from: all of them, or the one named with --from (no fallback). */
