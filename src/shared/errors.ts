@@ -25,6 +25,7 @@ export const errorRegistry = {
   REPO_NOT_INITIALIZED: spec('operation'),
   REPO_ALREADY_INITIALIZED: spec('operation'),
   REPO_FORMAT_TOO_NEW: spec('operation'),
+  REPO_FORMAT_TOO_OLD: spec('operation'),
   REPO_HEADER_INVALID: spec('operation'),
   REPO_MISMATCH: spec('operation'),
   PASSPHRASE_WRONG: spec('operation'),

@@ -15,6 +15,14 @@ const pageLike = fc.array(fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer(
   Buffer.concat(runs.map(([byte, length, noisy]) => (noisy ? randomBytes(length) : Buffer.alloc(length, byte)))),
 );
 
+describe('chunk ids', () => {
+  it('are keyed BLAKE3 of the plaintext (the official keyed test vector)', () => {
+    const vectorKeys = { ...keys, idKey: Buffer.from('whats the Elvish word for friend') };
+    expect(chunkId(vectorKeys, Buffer.alloc(0))).toBe('92b2b75604ed3c761f9d6f62392c8a9227ad0ea3f09573e783f1498a4ed60d26');
+    expect(chunkId(keys, Buffer.from('page'))).not.toBe(chunkId(deriveKeys(newMasterKey()), Buffer.from('page')));
+  });
+});
+
 describe('chunk round trip', () => {
   it('returns exactly the plaintext for every compression setting', async () => {
     await fc.assert(

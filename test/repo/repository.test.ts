@@ -69,10 +69,20 @@ describe('repository set', () => {
   it('refuses a repository written by a newer format, changing nothing', async () => {
     await initRepositorySet([nas], 'pass', { scrypt: fastKdf });
     const header = JSON.parse((await nas.get(headerObject)).toString()) as Record<string, unknown>;
-    await nas.put(headerObject, Buffer.from(JSON.stringify({ ...header, format: 2, somethingNew: true })));
+    await nas.put(headerObject, Buffer.from(JSON.stringify({ ...header, format: 3, somethingNew: true })));
     const error = await openRepositorySet([nas], 'pass').catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'REPO_FORMAT_TOO_NEW' });
-    expect((error as Error).message).toMatch(/format 2.*up to format 1/);
+    expect((error as Error).message).toMatch(/format 3.*up to format 2/);
+  });
+
+  it('refuses a pre-release format 1 repository (chunks named by HMAC-SHA256), changing nothing', async () => {
+    await initRepositorySet([nas], 'pass', { scrypt: fastKdf });
+    const before = Buffer.from(JSON.stringify({ ...(JSON.parse((await nas.get(headerObject)).toString()) as Record<string, unknown>), format: 1 }));
+    await nas.put(headerObject, before);
+    const error = await openRepositorySet([nas], 'pass').catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'REPO_FORMAT_TOO_OLD' });
+    expect((error as Error).message).toMatch(/format 1.*reads format 2/);
+    expect(await nas.get(headerObject)).toEqual(before);
   });
 
   it('notices a tampered header (key slot label changed)', async () => {

@@ -7,8 +7,11 @@ import { hmacSha256, type KeySlot } from './keys.js';
 /** The one plaintext object: enough to unlock the repository with a passphrase and nothing more. */
 export const headerObject = 'drc-repo.json';
 
-/** The repository format this build writes and the newest it can read. */
-export const repositoryFormat = 1;
+/**
+ * The repository format this build writes and the only one it reads. Format 1 (pre-release
+ * builds) named chunks by HMAC-SHA256; format 2 by keyed BLAKE3 (ADR 0001).
+ */
+export const repositoryFormat = 2;
 
 const keySlotSchema = z.object({
   id: z.string(),
@@ -81,6 +84,11 @@ export async function readHeader(target: StorageTarget): Promise<RepositoryHeade
   if (typeof format === 'number' && format > repositoryFormat) {
     throw new DrcError('REPO_FORMAT_TOO_NEW', `unable to open repository '${target.name}': it uses format ${String(format)}, this DR Console reads up to format ${String(repositoryFormat)}`, {
       hints: ['upgrade DR Console on this workstation; nothing was changed in the repository'],
+    });
+  }
+  if (typeof format === 'number' && format < repositoryFormat) {
+    throw new DrcError('REPO_FORMAT_TOO_OLD', `unable to open repository '${target.name}': it uses format ${String(format)} of a pre-release DR Console, this one reads format ${String(repositoryFormat)}`, {
+      hints: ['initialize a new repository with `drc repo init` at another path and take a full backup into it; nothing was changed in this one'],
     });
   }
   const parsed = headerSchema.safeParse(json);

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { DrcError } from '../../shared/errors.js';
 import { EnvelopeError, open, seal, type Compression } from './envelope.js';
-import { hmacSha256, type RepositoryKeys } from './keys.js';
+import { keyedBlake3, type RepositoryKeys } from './keys.js';
 
 /**
  * Object naming and the read/write rules for every encrypted object. Chunks are named by
@@ -34,7 +34,7 @@ export function isSealedObject(name: string): boolean {
 }
 
 export function chunkId(keys: RepositoryKeys, plaintext: Buffer): string {
-  return hmacSha256(keys.idKey, plaintext).toString('hex');
+  return keyedBlake3(keys.idKey, plaintext).toString('hex');
 }
 
 export function sealChunk(keys: RepositoryKeys, id: string, plaintext: Buffer, compression: Compression): Promise<Buffer> {
@@ -65,7 +65,7 @@ export async function openObject(keys: RepositoryKeys, repository: string, name:
     throw error;
   }
   if (id !== undefined) {
-    const actual = hmacSha256(keys.idKey, plaintext);
+    const actual = keyedBlake3(keys.idKey, plaintext);
     if (!timingSafeEqual(actual, Buffer.from(id, 'hex'))) throw corruptObject(repository, name, 'content does not match its id');
   } else if (name.startsWith(objectPrefixes.chunks)) {
     throw corruptObject(repository, name, 'not a valid chunk name');

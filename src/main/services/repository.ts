@@ -4,6 +4,7 @@ import { syncRepositories } from '../engines/sync.js';
 import { verifyRepositories } from '../engines/verify.js';
 import { newEvent } from '../repo/events.js';
 import { readHeader } from '../repo/header.js';
+import type { Compression } from '../repo/envelope.js';
 import type { ScryptParameters } from '../repo/keys.js';
 import { objectPrefixes } from '../repo/objects.js';
 import { lockAll, recordInEvery, releaseAll } from '../repo/repository.js';
@@ -14,10 +15,10 @@ import { DelegatingTarget } from '../storage/wrappers/delegate.js';
 import { repositoryConfigs, resolvePassphrase, withRepositorySet, withTargets, type ServiceContext } from './context.js';
 
 /** Repository management, shared by the CLI, the HTTP host and the desktop app. */
-export async function initRepositories(context: ServiceContext, options: { repository?: string; scrypt?: ScryptParameters } = {}): Promise<InitResult> {
+export async function initRepositories(context: ServiceContext, options: { repository?: string; scrypt?: ScryptParameters; compression?: Compression } = {}): Promise<InitResult> {
   const passphrase = await resolvePassphrase(context);
   return withTargets(context, options.repository, async (targets) => {
-    const result = await initRepositorySet(targets, passphrase, options.scrypt ? { scrypt: options.scrypt } : {});
+    const result = await initRepositorySet(targets, passphrase, { ...(options.scrypt ? { scrypt: options.scrypt } : {}), ...(options.compression ? { compression: options.compression } : {}) });
     for (const target of targets) {
       const removable = unwrapRemovable(target);
       if (removable && result.created.includes(target.name)) await removable.ensureMediaLabel();
