@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { BackupRecord } from '../src/shared/contract/backup.js';
@@ -30,6 +30,8 @@ interface Row {
   /** CPU seconds of the tool plus the server's, when known. */
   readonly drcCpu?: number | undefined;
   readonly otherCpu?: number | undefined;
+  /** The same step with drc streaming from the server instead of reading the data directory. */
+  readonly streamedSeconds?: number | undefined;
   /** drc/pgBackRest must be at most `time` (and, when given, stored bytes at most `bytes`). */
   readonly target: { readonly time: number; readonly bytes?: number };
 }
@@ -46,13 +48,17 @@ interface Row {
  * CHECKPOINT and `sync` before each timed step (so neither tool pays for the other's
  * dirty pages or the update's checkpoint), both tools with a fast checkpoint, and
  * autovacuum off after a VACUUM FREEZE so nothing rewrites pages between the two tools'
- * runs. Differences that stay: drc always encrypts (AES-256-GCM) and compresses with
- * zstd-1 (its repository default), while pgBackRest here is unencrypted with lz4, as
- * configured; drc carries the backup's WAL inside the backup, pgBackRest keeps it in its
- * archive (archive-copy=n), so that WAL is not in pgBackRest's stored bytes. On
- * PostgreSQL 15 a drc incremental streams everything again (native incremental backups
- * start at 17) and stores only chunks the repository lacks; pgBackRest 2.45 copies every
- * file whose size or time changed, whole (block incremental came in 2.46).
+ * runs. Both tools read the data directory on this host (drc with cluster.dataDirectory,
+ * pgBackRest with pg1-path) and compress with lz4 (drc: `repo init --compression lz4`).
+ * Differences that stay: drc always encrypts (AES-256-GCM) and names every chunk by a
+ * keyed hash, while pgBackRest here is unencrypted; drc carries the backup's WAL inside
+ * the backup, pgBackRest keeps it in its archive (archive-copy=n), so that WAL is not in
+ * pgBackRest's stored bytes. A drc incremental skips files whose size and time are
+ * unchanged without reading them, hashes the rest and stores only chunks the repository
+ * lacks; pgBackRest 2.45 copies every file whose size or time changed, whole (block
+ * incremental came in 2.46). For reference, each step also runs a second drc chain that
+ * streams the backup from the server instead (as from a workstation), in its own
+ * repository; its time is printed but not compared.
  */
 export async function benchBackupComparison(options: BackupComparisonOptions = {}): Promise<void> {
   const scale = options.scale ?? 1;
@@ -71,7 +77,8 @@ export async function benchBackupComparison(options: BackupComparisonOptions = {
     console.log(`machine: ${String(cpuList.length)} CPU(s): ${cpuList[0]?.model ?? 'unknown'}; ${(totalmem() / 1024 ** 3).toFixed(1)} GiB RAM; Node ${process.version}; temp dirs under ${tmpdir()}; load average ${describeLoad()} at start`);
     console.log(
       'method: one cluster for both tools; backups chained on both sides (full → contiguous 5% incr → scattered 5% incr), then a restore of the latest backup; ' +
-        'CHECKPOINT + sync before each timed step; autovacuum off after VACUUM FREEZE; pgBackRest with archive-check on (archive_command = pgbackrest archive-push)',
+        'CHECKPOINT + sync before each timed step; autovacuum off after VACUUM FREEZE; pgBackRest with archive-check on (archive_command = pgbackrest archive-push); ' +
+        'both tools read the data directory on this host and compress with lz4; a second drc chain streams from the server, for reference',
     );
 
     const pgbackrestPath = await findExecutable('pgbackrest');
@@ -138,9 +145,13 @@ export async function benchBackupComparison(options: BackupComparisonOptions = {
 
     // 3. drc: repository, full backup.
     const config = await writeTestConfig(root, source, ['nas']);
-    const drcRun = async <T>(label: string, args: string[]): Promise<{ value: T; seconds: number; cpu: Cpu }> => {
+    await addDataDirectory(config.path, source.dataDir);
+    const streamedRoot = join(root, 'streamed');
+    await mkdir(streamedRoot);
+    const streamedConfig = await writeTestConfig(streamedRoot, source, ['nas']);
+    const drcRun = async <T>(label: string, args: string[], configPath = config.path): Promise<{ value: T; seconds: number; cpu: Cpu }> => {
       const ownBefore = ownCpuSeconds();
-      const { value: result, server } = await withServerCpu(source, () => timed(() => profiler.around(label, () => drc([...args, '--config', config.path, '--json']))));
+      const { value: result, server } = await withServerCpu(source, () => timed(() => profiler.around(label, () => drc([...args, '--config', configPath, '--json']))));
       const own = ownCpuSeconds() - ownBefore;
       if (result.value.code !== 0) throw new Error(`drc ${args.join(' ')} exited with ${String(result.value.code)}: ${result.value.stdout}${result.value.stderr}`);
       return { value: result.value.json<T>(), seconds: result.seconds, cpu: { tool: own, server } };
@@ -150,12 +161,15 @@ export async function benchBackupComparison(options: BackupComparisonOptions = {
       const { value: finished, server } = await withServerCpu(source, () => pgbackrest.command(command, args));
       return { seconds: finished.seconds, cpu: { tool: finished.cpuSeconds, server } };
     };
-    await drcRun('repo init', ['repo', 'init', '--kdf-cost', '14']);
+    await drcRun('repo init', ['repo', 'init', '--kdf-cost', '14', '--compression', 'lz4']);
+    await drcRun('repo init', ['repo', 'init', '--kdf-cost', '14', '--compression', 'lz4'], streamedConfig.path);
 
     const rows: Row[] = [];
     const backupBoth = async (operation: string, drcType: 'full' | 'incremental', otherType: 'full' | 'incr', target: Row['target']): Promise<void> => {
       await checkpointAndSync(source);
       const mine = await drcRun<BackupRecord>(`drc backup ${drcType}`, ['backup', '--type', drcType]);
+      await checkpointAndSync(source);
+      const streamed = await drcRun<BackupRecord>(`drc backup ${drcType} (streamed)`, ['backup', '--type', drcType], streamedConfig.path);
       let other: { seconds: number; cpu: Cpu; backup: PgBackRestBackup } | undefined;
       if (pgbackrest) {
         await checkpointAndSync(source);
@@ -165,9 +179,10 @@ export async function benchBackupComparison(options: BackupComparisonOptions = {
       const otherStored = other ? (otherType === 'full' ? other.backup.info.repository.size : other.backup.info.repository.delta) : undefined;
       console.log(
         `${operation}: drc ${mine.seconds.toFixed(1)} s (engine ${(mine.value.durationMs / 1000).toFixed(1)} s; ${describeCpu(mine.cpu)}), read ${mib(mine.value.bytesRead)}, new ${mib(mine.value.bytesNew)}, stored ${mib(mine.value.bytesStored)}` +
+          `; drc streamed ${streamed.seconds.toFixed(1)} s (${describeCpu(streamed.cpu)}), read ${mib(streamed.value.bytesRead)}, stored ${mib(streamed.value.bytesStored)}` +
           (other ? `; pgBackRest ${other.seconds.toFixed(1)} s (${describeCpu(other.cpu)}), ${other.backup.label}: read ${mib(otherType === 'full' ? other.backup.info.size : other.backup.info.delta)}, stored ${mib(otherStored ?? 0)}` : '; pgBackRest skipped'),
       );
-      rows.push({ operation, drcSeconds: mine.seconds, otherSeconds: other?.seconds, drcBytes: mine.value.bytesStored, otherBytes: otherStored, drcCpu: totalCpu(mine.cpu), otherCpu: other ? totalCpu(other.cpu) : undefined, target });
+      rows.push({ operation, drcSeconds: mine.seconds, streamedSeconds: streamed.seconds, otherSeconds: other?.seconds, drcBytes: mine.value.bytesStored, otherBytes: otherStored, drcCpu: totalCpu(mine.cpu), otherCpu: other ? totalCpu(other.cpu) : undefined, target });
     };
 
     await backupBoth('full backup', 'full', 'full', { time: 0.75 });
@@ -249,7 +264,7 @@ async function createPgbenchAccountsBySql(cluster: TestCluster, scale: number): 
 }
 
 function printTable(rows: readonly Row[], basebackupSeconds: number | undefined, haveComparator: boolean): void {
-  const header = ['operation', 'drc s', 'pgBackRest s', 'ratio', 'drc stored', 'pgBackRest stored', 'bytes ratio', 'CPU s drc / pgBackRest', 'target', 'result'];
+  const header = ['operation', 'drc s', 'drc streamed s', 'pgBackRest s', 'ratio', 'drc stored', 'pgBackRest stored', 'bytes ratio', 'CPU s drc / pgBackRest', 'target', 'result'];
   const lines = rows.map((row) => {
     const timeRatio = row.drcSeconds !== undefined && row.otherSeconds !== undefined ? row.drcSeconds / row.otherSeconds : undefined;
     const bytesRatio = row.drcBytes !== undefined && row.otherBytes !== undefined && row.otherBytes > 0 ? row.drcBytes / row.otherBytes : undefined;
@@ -266,6 +281,7 @@ function printTable(rows: readonly Row[], basebackupSeconds: number | undefined,
     return [
       row.operation,
       seconds(row.drcSeconds),
+      row.streamedSeconds === undefined ? '–' : seconds(row.streamedSeconds),
       seconds(row.otherSeconds),
       timeRatio === undefined ? '–' : `${timeRatio.toFixed(2)}×`,
       row.drcBytes === undefined ? '' : mib(row.drcBytes),
@@ -278,13 +294,20 @@ function printTable(rows: readonly Row[], basebackupSeconds: number | undefined,
   });
   const widths = header.map((title, column) => Math.max(title.length, ...lines.map((line) => (line[column] ?? '').length)));
   const format = (cells: readonly string[]): string => `| ${cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join(' | ')} |`;
-  console.log('\n### drc vs pgBackRest (ratio = drc / pgBackRest; lower is better for drc)');
+  console.log('\n### drc vs pgBackRest (ratio = drc / pgBackRest; lower is better for drc; "drc streamed" is for reference, not compared)');
   console.log(format(header));
   console.log(format(widths.map((width) => '-'.repeat(width))));
   for (const line of lines) console.log(format(line));
   console.log('CPU s: user + system seconds of the tool (drc: this process with its worker threads; pgBackRest: all its processes) plus, for backups, the server\'s (walsender, backends, archive_command).');
   if (!haveComparator) console.log('pgBackRest is not installed: every comparison was skipped.');
   console.log(basebackupSeconds === undefined ? 'pg_basebackup floor: skipped (not installed)' : `pg_basebackup floor (reads everything, writes nothing): ${basebackupSeconds.toFixed(1)} s`);
+}
+
+/** Backups of this config read the data directory in place, as pgBackRest does. */
+async function addDataDirectory(configPath: string, dataDirectory: string): Promise<void> {
+  const json = JSON.parse(await readFile(configPath, 'utf8')) as { cluster: Record<string, unknown> };
+  json.cluster.dataDirectory = dataDirectory;
+  await writeFile(configPath, JSON.stringify(json));
 }
 
 function describeLoad(): string {

@@ -56,6 +56,12 @@ export const clusterConfigSchema = z
     user: z.string().optional(),
     database: z.string().default('postgres'),
     password: secretReference.optional(),
+    /**
+     * The cluster's data directory, when DR Console runs on the database host and may read
+     * it: backups then read its files directly (as pgBackRest does) instead of having the
+     * server stream them, and an incremental skips unchanged files without reading them.
+     */
+    dataDirectory: z.string().min(1).optional(),
   })
   .strict();
 export type ClusterConfig = z.infer<typeof clusterConfigSchema>;

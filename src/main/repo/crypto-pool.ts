@@ -3,12 +3,13 @@ import { Worker } from 'node:worker_threads';
 import { DrcError, type ErrorData } from '../../shared/errors.js';
 import type { Compression } from './envelope.js';
 import type { RepositoryKeys } from './keys.js';
+import type { SharedSlots } from './shared-slots.js';
 
 /**
  * Hashing, compression and encryption of chunks on worker threads, so a backup or a
  * restore uses every core instead of one: the main thread keeps the network stream and
- * the disk busy while the workers seal and open chunks. Buffers move between threads by
- * transfer, not copy, whenever the buffer owns its memory.
+ * the disk busy while the workers seal and open chunks. A chunk in a shared slot crosses
+ * threads as a slot number; any other buffer moves by transfer when it owns its memory.
  */
 export interface SealResult {
   readonly id: string;
@@ -17,6 +18,9 @@ export interface SealResult {
 }
 
 type Reply = { seq: number; ok: true; id?: string; data?: ArrayBuffer; offset?: number; length?: number } | { seq: number; ok: false; error: ErrorData };
+
+/** Where a request's bytes are: in a shared slot (offset and length), or moved with the message. */
+type Body = { data: ArrayBuffer } | { shared: { offset: number; length: number } };
 
 interface Pending {
   resolve: (reply: Reply & { ok: true }) => void;
@@ -30,10 +34,16 @@ export class CryptoPool {
   private seq = 0;
   private closed = false;
 
-  constructor(keys: RepositoryKeys, compression: Compression, size = Math.max(1, Math.min(4, availableParallelism()))) {
+  constructor(
+    keys: RepositoryKeys,
+    compression: Compression,
+    private readonly slots?: SharedSlots,
+    size = Math.max(1, Math.min(4, availableParallelism())),
+  ) {
     // Compiled, the worker is a sibling .js file; from TypeScript sources it needs a loader first.
     const source = new URL(import.meta.url.endsWith('.ts') ? './crypto-worker-from-source.mjs' : './crypto-worker.js', import.meta.url);
-    this.workers = Array.from({ length: size }, () => new Worker(source, { workerData: { idKey: keys.idKey, dataKey: keys.dataKey, compression } }));
+    const workerData = { idKey: keys.idKey, dataKey: keys.dataKey, compression, shared: slots?.memory };
+    this.workers = Array.from({ length: size }, () => new Worker(source, { workerData }));
     this.load = this.workers.map(() => 0);
     this.workers.forEach((worker, index) => {
       worker.on('message', (reply: Reply) => this.settle(index, reply));
@@ -65,6 +75,16 @@ export class CryptoPool {
     return Buffer.from(reply.data ?? new ArrayBuffer(0), reply.offset ?? 0, reply.length);
   }
 
+  /**
+   * As `open`, with the plaintext placed in `slot` (a shared slot of this pool); returns the
+   * filled part of the slot, or — for an object larger than the slot — a buffer of its own.
+   */
+  async openInto(repository: string, name: string, sealed: Buffer, slot: Buffer): Promise<Buffer> {
+    if (this.slots?.slotOf(slot) === undefined) throw new DrcError('INTERNAL', 'unable to open into a buffer that is not a shared slot of this pool');
+    const reply = await this.request({ op: 'open', repository, name, into: { offset: slot.byteOffset, capacity: slot.length } }, sealed);
+    return reply.data ? Buffer.from(reply.data, reply.offset ?? 0, reply.length) : slot.subarray(0, reply.length ?? 0);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all(this.workers.map((worker) => worker.terminate()));
@@ -78,13 +98,18 @@ export class CryptoPool {
     const worker = this.workers[index];
     if (!worker) return Promise.reject(new DrcError('INTERNAL', 'unable to use the crypto pool: no worker'));
     this.load[index] = (this.load[index] ?? 0) + 1;
-    // Transfer the memory when the buffer owns all of it; otherwise send a copy.
-    const owned = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
-    const data = owned ? body.buffer : body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength);
+    const moved = this.bodyOf(body);
     return new Promise((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
-      worker.postMessage({ ...message, seq, data }, [data as ArrayBuffer]);
+      worker.postMessage({ ...message, seq, ...moved }, 'data' in moved ? [moved.data] : []);
     });
+  }
+
+  /** A shared slot goes by reference; other memory is transferred when the buffer owns all of it, else copied. */
+  private bodyOf(body: Buffer): Body {
+    if (this.slots?.slotOf(body) !== undefined) return { shared: { offset: body.byteOffset, length: body.length } };
+    const owned = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
+    return { data: owned ? body.buffer : (body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer) };
   }
 
   private settle(index: number, reply: Reply): void {

@@ -28,6 +28,7 @@ export async function backup(context: ServiceContext, options: { type: BackupTyp
         reason: options.reason,
         ...(options.operator === undefined ? {} : { operator: options.operator }),
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        ...(cluster.dataDirectory === undefined ? {} : { dataDirectory: cluster.dataDirectory }),
       });
     } catch (error) {
       if (error instanceof DrcError) {

@@ -9,11 +9,13 @@ import { currentOperator, newEvent } from '../../repo/events.js';
 import type { Manifest, ManifestFile } from '../../repo/manifest.js';
 import { inEveryRepository, lockAll, releaseAll, type Repository } from '../../repo/repository.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
+import type { SharedSlots } from '../../repo/shared-slots.js';
 import { ChunkWriter, knownChunks } from './chunk-writer.js';
 import { ChunkSealer } from './chunk-sealer.js';
 import { FileChunker, defaultChunkerOptions, type ChunkerOptions, type UnchangedFiles } from './file-chunker.js';
 import { IncrementalFiles } from './incremental.js';
 import { TarReader } from './tar-reader.js';
+import { checkDataDirectory, copyDataDirectory, hasTablespaces, type DataDirectorySink } from './data-directory.js';
 import { findLatestBackup, readServerManifest } from './catalog.js';
 
 export interface BackupOptions {
@@ -23,6 +25,8 @@ export interface BackupOptions {
   readonly reason: string;
   readonly operator?: string;
   readonly chunker?: ChunkerOptions;
+  /** Read the data directory directly (DR Console on the database host) instead of streaming it. */
+  readonly dataDirectory?: string;
   readonly onProgress?: (progress: BackupProgress) => void;
   readonly now?: () => Date;
 }
@@ -65,13 +69,17 @@ export async function runBackup(set: RepositorySet, options: BackupOptions): Pro
         });
       }
       const known = await Promise.all(repositories.map(async (repository) => ({ repository, known: await knownChunks(repository) })));
-      const writer = new ChunkWriter(known, new ChunkSealer(set.keys, repositories[0]?.compression ?? 'zstd'));
+      const chunkerOptions = options.chunker ?? defaultChunkerOptions;
+      const slots = FileChunker.slotsFor(chunkerOptions);
+      const writer = new ChunkWriter(known, new ChunkSealer(set.keys, repositories[0]?.compression ?? 'zstd', slots));
       try {
         const native = options.type === 'incremental' && connection.serverVersion >= 170000 && previous !== undefined && (await summarizeWalIsOn(options.connection));
         const incrementalFrom = native && previous ? await readServerManifest(previous.repository, previous.manifest) : undefined;
         // Without the server's block-level help, an incremental trusts unchanged files' timestamps.
         const unchanged = options.type === 'incremental' && !native && previous ? { previous: new Map(previous.manifest.files.map((file) => [file.path, file])), modifiedBefore: new Date(Date.parse(previous.record.startedAt) - 1000), heldEverywhere: (id: string) => writer.heldEverywhere(id) } : undefined;
-        const streamed = await streamBaseBackup(connection, writer, options, progress, incrementalFrom && previous ? { manifest: incrementalFrom, previous: previous.manifest, repository: previous.repository } : undefined, unchanged);
+        // On 17+ with WAL summaries every backup is streamed: it carries the server's manifest, which the next native incremental starts from.
+        const direct = native || (connection.serverVersion >= 170000 && (await summarizeWalIsOn(options.connection))) ? undefined : await readDataDirectory({ ...options, chunker: chunkerOptions }, identity.systemId, walSegmentSize, writer, slots, progress, unchanged);
+        const streamed = direct ?? (await streamBaseBackup(connection, writer, { ...options, chunker: chunkerOptions }, slots, progress, incrementalFrom && previous ? { manifest: incrementalFrom, previous: previous.manifest, repository: previous.repository } : undefined, unchanged));
 
         progress.report('commit', streamed.bytesRead);
         const failures = await writer.drain();
@@ -148,11 +156,12 @@ async function streamBaseBackup(
   connection: ReplicationConnection,
   writer: ChunkWriter,
   options: BackupOptions,
+  slots: SharedSlots,
   progress: ProgressMeter,
   incremental: { manifest: Buffer; previous: Manifest; repository: Repository } | undefined,
   unchanged: UnchangedFiles | undefined,
 ): Promise<Streamed> {
-  const chunker = new FileChunker((plaintext) => writer.store(plaintext), options.chunker ?? defaultChunkerOptions, unchanged);
+  const chunker = new FileChunker((plaintext) => writer.store(plaintext), slots, options.chunker ?? defaultChunkerOptions, unchanged);
   const rebuild = incremental ? new IncrementalFiles(incremental.previous, incremental.repository, chunker, (id) => writer.heldEverywhere(id)) : undefined;
   const tablespaces: Array<{ oid: number; location: string }> = [];
   const serverManifest: Buffer[] = [];
@@ -197,6 +206,43 @@ async function streamBaseBackup(
   const manifestBytes = Buffer.concat(serverManifest);
   const attachments = manifestBytes.length === 0 ? [] : [{ name: 'backup_manifest', size: manifestBytes.length, chunks: await chunker.storeWhole(manifestBytes) }];
   return { start, endLsn: end.endLsn, files: chunker.files, attachments, tablespaces, bytesRead: chunker.bytesRead };
+}
+
+/**
+ * The data directory read in place, when the config names it; undefined when the backup
+ * must be streamed instead (no data directory configured, or tablespaces, which live
+ * outside it). The files go through the same chunker as a streamed backup's.
+ */
+async function readDataDirectory(options: BackupOptions, systemId: string, walSegmentSize: number, writer: ChunkWriter, slots: SharedSlots, progress: ProgressMeter, unchanged: UnchangedFiles | undefined): Promise<Streamed | undefined> {
+  const configured = options.dataDirectory;
+  if (configured === undefined) return undefined;
+  return withSql(options.connection, async (client) => {
+    const dataDirectory = await checkDataDirectory(client, configured, systemId);
+    if (await hasTablespaces(dataDirectory)) return undefined;
+    const chunker = new FileChunker((plaintext) => writer.store(plaintext), slots, options.chunker ?? defaultChunkerOptions, unchanged);
+    const size = await client.query<{ total: string | null }>('SELECT sum(pg_database_size(oid))::text AS total FROM pg_database');
+    progress.total = Number(size.rows[0]?.total ?? 0);
+    const sink: DataDirectorySink = {
+      onEntry: (entry) => chunker.onEntry(entry),
+      readContent: (size, read) =>
+        chunker.readContent(size, async (into) => {
+          const filled = await read(into);
+          progress.report('stream', chunker.bytesRead + filled);
+          return filled;
+        }),
+      onEntryEnd: (entry) => chunker.onEntryEnd(entry),
+    };
+    let copied: Awaited<ReturnType<typeof copyDataDirectory>>;
+    try {
+      copied = await copyDataDirectory(client, dataDirectory, { label: `dr-console ${options.type}`, walSegmentSize, sink, onStart: () => progress.report('stream', 0) });
+    } catch (error) {
+      // Chunks already handed to the workers finish before the failure is reported.
+      await chunker.settle().catch(() => undefined);
+      throw error;
+    }
+    await chunker.finish();
+    return { start: { startLsn: copied.startLsn, timeline: copied.timeline, tablespaces: [] }, endLsn: copied.stopLsn, files: chunker.files, attachments: [], tablespaces: [], bytesRead: chunker.bytesRead };
+  });
 }
 
 async function commitManifests(repositories: Repository[], record: BackupRecord, files: ManifestFile[], attachments: Manifest['attachments'], now: () => Date): Promise<{ written: string[]; failed: Array<{ repository: string; error: ErrorData }> }> {

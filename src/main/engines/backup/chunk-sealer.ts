@@ -1,6 +1,7 @@
 import { CryptoPool } from '../../repo/crypto-pool.js';
 import type { Compression } from '../../repo/envelope.js';
 import type { RepositoryKeys } from '../../repo/keys.js';
+import type { SharedSlots } from '../../repo/shared-slots.js';
 
 /**
  * Hashes and seals chunks on the crypto pool. A chunk every repository already holds
@@ -10,8 +11,9 @@ import type { RepositoryKeys } from '../../repo/keys.js';
 export class ChunkSealer {
   private readonly pool: CryptoPool;
 
-  constructor(keys: RepositoryKeys, compression: Compression) {
-    this.pool = new CryptoPool(keys, compression);
+  /** Chunks in `slots` reach the workers without a copy. */
+  constructor(keys: RepositoryKeys, compression: Compression, slots: SharedSlots) {
+    this.pool = new CryptoPool(keys, compression, slots);
   }
 
   /** How many chunks may usefully be in flight at once. */
@@ -19,7 +21,7 @@ export class ChunkSealer {
     return this.pool.size * 2;
   }
 
-  /** The chunk's id, and its sealed bytes unless every repository holds it. The buffer is handed over. */
+  /** The chunk's id, and its sealed bytes unless every repository holds it. A buffer that is not a shared slot is handed over. */
   seal(plaintext: Buffer): Promise<{ id: string; sealed: Buffer | undefined }> {
     return this.pool.seal(plaintext);
   }

@@ -61,8 +61,9 @@ export class ChunkWriter {
   }
 
   /**
-   * Resolves once the chunk is queued everywhere it is needed (not necessarily written).
-   * The plaintext buffer is handed over to a worker thread: do not use it afterwards.
+   * Resolves once the chunk is queued everywhere it is needed (not necessarily written);
+   * the plaintext is no longer needed then. A buffer that is not a shared slot is handed
+   * over to a worker thread: do not use it afterwards.
    */
   async store(plaintext: Buffer): Promise<ChunkRef> {
     this.assertSomeRepositoryLive();

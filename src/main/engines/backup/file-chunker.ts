@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ChunkRef, ManifestFile } from '../../repo/manifest.js';
+import { SharedSlots } from '../../repo/shared-slots.js';
 import type { TarEntry, TarSink } from './tar-reader.js';
 
 /**
@@ -51,9 +52,10 @@ export class FileChunker implements TarSink {
   /** Files whose chunks were carried over from the previous backup without reading them. */
   filesReused = 0;
   private current: { entry: TarEntry; file: ManifestFile; bundled: boolean; reused: boolean } | undefined;
-  private chunk: Buffer;
+  /** The chunk and the bundle being filled: shared slots, so the workers read them in place. */
+  private chunk: Buffer | undefined;
   private chunkFill = 0;
-  private bundle: Buffer;
+  private bundle: Buffer | undefined;
   private bundleFill = 0;
   private bundled: PendingBundled[] = [];
   bytesRead = 0;
@@ -64,12 +66,17 @@ export class FileChunker implements TarSink {
 
   constructor(
     private readonly store: StoreChunk,
+    private readonly slots: SharedSlots,
     private readonly options: ChunkerOptions = defaultChunkerOptions,
     private readonly unchanged?: UnchangedFiles,
   ) {
     if (options.chunkSize % pageSize !== 0) throw new RangeError('chunk size must be a multiple of the 8 KiB page');
-    this.chunk = Buffer.allocUnsafe(options.chunkSize);
-    this.bundle = Buffer.allocUnsafe(options.bundleCap);
+    if (slots.slotSize < Math.max(options.chunkSize, options.bundleCap)) throw new RangeError('shared slots must hold a whole chunk and a whole bundle');
+  }
+
+  /** Slots for a chunker: one per chunk in flight, plus the chunk and the bundle being filled. */
+  static slotsFor(options: ChunkerOptions = defaultChunkerOptions): SharedSlots {
+    return new SharedSlots(options.inFlight + 2, Math.max(options.chunkSize, options.bundleCap));
   }
 
   onEntry(entry: TarEntry): void {
@@ -107,17 +114,52 @@ export class FileChunker implements TarSink {
     this.bytesRead += data.length;
     if (current.reused) return;
     if (current.bundled) {
+      this.bundle ??= await this.slots.acquire();
       data.copy(this.bundle, this.bundleFill);
       this.bundleFill += data.length;
       return;
     }
     let offset = 0;
     while (offset < data.length) {
+      this.chunk ??= await this.slots.acquire();
       const take = Math.min(this.options.chunkSize - this.chunkFill, data.length - offset);
       data.copy(this.chunk, this.chunkFill, offset, offset + take);
       this.chunkFill += take;
       offset += take;
       if (this.chunkFill === this.options.chunkSize) await this.flushChunk(current.file);
+    }
+  }
+
+  /**
+   * The current file's content, read by `read` straight into the chunk or bundle being
+   * filled (a data directory read in place), so this thread copies nothing; an unchanged
+   * file of an incremental is not read at all. `read` fills a prefix of the buffer it is
+   * given and returns its length; 0 means the file ended early, and the rest is zeros, as
+   * BASE_BACKUP pads a file truncated during the backup (WAL replay rewrites it).
+   */
+  async readContent(size: number, read: (into: Buffer) => Promise<number>): Promise<void> {
+    const current = this.current;
+    if (!current || current.reused) return;
+    for (let remaining = size; remaining > 0; ) {
+      let into: Buffer;
+      if (current.bundled) {
+        // A bundle always has room for a whole small file: it is flushed before it could not.
+        this.bundle ??= await this.slots.acquire();
+        into = this.bundle.subarray(this.bundleFill, this.bundleFill + remaining);
+      } else {
+        this.chunk ??= await this.slots.acquire();
+        into = this.chunk.subarray(this.chunkFill, Math.min(this.options.chunkSize, this.chunkFill + remaining));
+      }
+      let filled = await read(into);
+      if (filled === 0) filled = into.fill(0).length;
+      remaining -= filled;
+      this.bytesRead += filled;
+      if (current.bundled) {
+        this.bundleFill += filled;
+      } else {
+        this.chunkFill += filled;
+        if (this.chunkFill === this.options.chunkSize) await this.flushChunk(current.file);
+      }
     }
   }
 
@@ -156,12 +198,16 @@ export class FileChunker implements TarSink {
    * Stores a chunk and puts its reference at the end of `refs` once known. Several chunks
    * are in flight at once (the workers seal in parallel); `settle()` waits for them all.
    */
-  async storeInto(refs: ChunkRef[], plaintext: Buffer): Promise<void> {
+  async storeInto(refs: ChunkRef[], plaintext: Buffer, afterStored?: () => void): Promise<void> {
     const index = refs.length;
     refs.push({ id: '', length: plaintext.length });
-    await this.launch(plaintext, (ref) => {
-      refs[index] = ref;
-    });
+    await this.launch(
+      plaintext,
+      (ref) => {
+        refs[index] = ref;
+      },
+      afterStored,
+    );
   }
 
   /** Waits until every chunk handed out is stored; throws the first failure. */
@@ -181,11 +227,13 @@ export class FileChunker implements TarSink {
     await this.settle();
   }
 
-  private async launch(plaintext: Buffer, place: (ref: ChunkRef) => void): Promise<void> {
+  private async launch(plaintext: Buffer, place: (ref: ChunkRef) => void, afterStored?: () => void): Promise<void> {
     this.throwIfFailed();
-    const task = this.store(plaintext).then(place, (error: unknown) => {
-      this.failure ??= error instanceof Error ? error : new Error(String(error));
-    });
+    const task = this.store(plaintext)
+      .then(place, (error: unknown) => {
+        this.failure ??= error instanceof Error ? error : new Error(String(error));
+      })
+      .finally(afterStored);
     const tracked: Promise<void> = task.finally(() => this.inFlight.delete(tracked));
     this.inFlight.add(tracked);
     while (this.inFlight.size >= this.options.inFlight) await Promise.race(this.inFlight);
@@ -196,24 +244,29 @@ export class FileChunker implements TarSink {
     if (this.failure) throw this.failure;
   }
 
+  /** The slot goes to the workers as it is and comes back free once the chunk is stored. */
   private async flushChunk(file: ManifestFile): Promise<void> {
+    if (!this.chunk) return;
     const chunk = this.chunk.subarray(0, this.chunkFill);
-    // A fresh buffer first: the old one is handed to a worker thread.
-    this.chunk = Buffer.allocUnsafe(this.options.chunkSize);
+    this.chunk = undefined;
     this.chunkFill = 0;
-    await this.storeInto(file.chunks, chunk);
+    await this.storeInto(file.chunks, chunk, () => this.slots.release(chunk));
   }
 
   private async flushBundle(): Promise<void> {
-    if (this.bundled.length === 0) return;
+    if (this.bundled.length === 0 || !this.bundle) return;
     const pieces = this.bundled;
     const bundle = this.bundle.subarray(0, this.bundleFill);
     this.bundled = [];
-    this.bundle = Buffer.allocUnsafe(this.options.bundleCap);
+    this.bundle = undefined;
     this.bundleFill = 0;
-    await this.launch(bundle, (ref) => {
-      for (const piece of pieces) piece.file.chunks.push({ id: ref.id, offset: piece.offset, length: piece.length });
-    });
+    await this.launch(
+      bundle,
+      (ref) => {
+        for (const piece of pieces) piece.file.chunks.push({ id: ref.id, offset: piece.offset, length: piece.length });
+      },
+      () => this.slots.release(bundle),
+    );
   }
 }
 
