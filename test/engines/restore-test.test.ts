@@ -303,7 +303,8 @@ describe('restore test failures (PostgreSQL 15)', () => {
     const deadline = Date.now() + 60_000;
     while (postmasterPid === undefined && Date.now() < deadline) {
       const [state] = await readdir(scratchStates).catch(() => [] as string[]);
-      if (state !== undefined) directory ??= (JSON.parse(await readFile(join(scratchStates, state), 'utf8').catch(() => '{}')) as { directory?: string }).directory;
+      // The state file may be caught half-written: read it again on the next turn.
+      if (state !== undefined) directory ??= parseState(await readFile(join(scratchStates, state), 'utf8').catch(() => '')).directory;
       const pid = directory === undefined ? undefined : Number((await readFile(join(directory, 'data', 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0]);
       if (pid !== undefined && pid > 0) postmasterPid = pid;
       else await sleep(20);
@@ -341,3 +342,11 @@ describe('restore test failures (PostgreSQL 15)', () => {
     await rm(target, { recursive: true, force: true });
   });
 });
+
+function parseState(text: string): { directory?: string } {
+  try {
+    return JSON.parse(text) as { directory?: string };
+  } catch {
+    return {};
+  }
+}

@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, readdir, readFile, readlink, realpath, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, readlink, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -319,8 +319,11 @@ export class ScratchInstance {
     await rm(this.statePath, { force: true });
   }
 
+  /** Written aside, then renamed: a drc killed mid-write leaves the previous state whole, never a torn one. */
   private async saveState(): Promise<void> {
-    await writeFile(this.statePath, JSON.stringify(this.state, null, 2), { mode: 0o600 });
+    const written = `${this.statePath}.partial`;
+    await writeFile(written, JSON.stringify(this.state, null, 2), { mode: 0o600 });
+    await rename(written, this.statePath);
   }
 
   private async handToServerUser(): Promise<void> {
