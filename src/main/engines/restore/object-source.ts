@@ -1,4 +1,5 @@
 import { DrcError } from '../../../shared/errors.js';
+import type { CryptoPool } from '../../repo/crypto-pool.js';
 import type { Repository } from '../../repo/repository.js';
 import { chunkObjectName } from '../../repo/objects.js';
 
@@ -9,24 +10,21 @@ export interface Fallback {
   reason: string;
 }
 
+/** Opens sealed objects (the crypto pool, on worker threads): into a caller's shared slot, or into memory of their own. */
+type ObjectOpener = Pick<CryptoPool, 'open' | 'openInto'>;
+
 /**
  * Reads sealed objects from the preferred repository and, for any object that is missing
  * or corrupt there, from the next one — recording each fallback so the restore report
- * can say which copy was damaged. A small cache keeps bundle chunks (shared by many small
- * files) from being fetched once per file.
+ * can say which copy was damaged.
  */
 export class ObjectSource {
   readonly fallbacks: Fallback[] = [];
-  private readonly cache = new Map<string, Promise<Buffer>>();
-  private readonly cacheLimit = 32;
 
-  /**
-   * `opener`, when given, authenticates and decompresses on worker threads (the crypto
-   * pool); without it objects are opened on this thread.
-   */
+  /** `opener`, when given, opens on worker threads; without it objects are opened on this thread. */
   constructor(
     readonly repositories: readonly Repository[],
-    private readonly opener?: (repository: string, name: string, sealed: Buffer) => Promise<Buffer>,
+    private readonly opener?: ObjectOpener,
   ) {
     if (repositories.length === 0) throw new DrcError('REPO_NOT_INITIALIZED', 'unable to restore: no repository is reachable', { hints: ['check `drc repo info`'] });
   }
@@ -35,22 +33,31 @@ export class ObjectSource {
     return this.repositories[0]?.name ?? '';
   }
 
-  chunk(id: string): Promise<Buffer> {
-    const cached = this.cache.get(id);
-    if (cached) return cached;
-    const reading = this.read(chunkObjectName(id));
-    this.cache.set(id, reading);
-    reading.catch(() => this.cache.delete(id));
-    if (this.cache.size > this.cacheLimit) this.cache.delete(this.cache.keys().next().value ?? id);
-    return reading;
+  /**
+   * A chunk's plaintext, opened into `slot` (a shared slot of the opener's pool) when it
+   * fits, else in memory of its own: the caller writes from what is returned and releases
+   * the slot itself.
+   */
+  chunkInto(id: string, slot: Buffer): Promise<Buffer> {
+    const name = chunkObjectName(id);
+    return this.fromFirstReadable(name, this.repositories, async (repository) =>
+      this.opener ? this.opener.openInto(repository.name, name, await repository.target.get(name), slot) : repository.readObject(name),
+    );
   }
 
-  async read(name: string, holders?: readonly string[]): Promise<Buffer> {
+  read(name: string, holders?: readonly string[]): Promise<Buffer> {
     const candidates = holders ? this.repositories.filter((repository) => holders.includes(repository.name)) : this.repositories;
+    return this.fromFirstReadable(name, candidates, async (repository) =>
+      this.opener ? this.opener.open(repository.name, name, await repository.target.get(name)) : repository.readObject(name),
+    );
+  }
+
+  /** `name` opened from the first candidate holding a sound copy; the candidates before it become fallbacks. */
+  private async fromFirstReadable(name: string, candidates: readonly Repository[], openFrom: (repository: Repository) => Promise<Buffer>): Promise<Buffer> {
     const failures: Array<{ repository: string; reason: string }> = [];
     for (const repository of candidates) {
       try {
-        const plaintext = this.opener ? await this.opener(repository.name, name, await repository.target.get(name)) : await repository.readObject(name);
+        const plaintext = await openFrom(repository);
         for (const failure of failures) this.fallbacks.push({ object: name, failed: failure.repository, usedInstead: repository.name, reason: failure.reason });
         return plaintext;
       } catch (error) {

@@ -8,6 +8,7 @@ import { newEvent } from '../../repo/events.js';
 import { decodeManifest, manifestObjectName, type Manifest } from '../../repo/manifest.js';
 import { recordInEvery } from '../../repo/repository.js';
 import { CryptoPool } from '../../repo/crypto-pool.js';
+import { SharedSlots } from '../../repo/shared-slots.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
 import { listBackups } from '../backup/catalog.js';
 import { WalCatalog } from '../wal/catalog.js';
@@ -19,6 +20,9 @@ import { prepareTargetDirectory, walDirectory } from './target-dir.js';
 import { copyWal } from './wal.js';
 
 const execFileAsync = promisify(execFile);
+
+/** Chunks fetched, opened and written at once, one shared slot each: keeps the workers and the disk busy, and bounds the memory. */
+const chunksInFlight = 12;
 
 export interface RestoreOptions {
   readonly targetDir: string;
@@ -58,16 +62,19 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
 
   await prepareTargetDirectory(options.targetDir);
 
-  const pool = new CryptoPool(set.keys, holders[0]?.compression ?? 'zstd');
+  const preferredFirst = [...holders, ...repositories.filter((repository) => !holders.includes(repository))];
+  // The manifest sizes the shared slots the crypto pool is built on, so it is opened here, before the pool exists.
+  const manifestSource = new ObjectSource(preferredFirst);
+  const manifest = await readManifestWithFallback(manifestSource, plan.backup.record.id);
+  const total = manifest.files.reduce((sum, file) => sum + file.size, 0);
+  const slots = new SharedSlots(chunksInFlight, slotSizeFor(manifest));
+  const pool = new CryptoPool(set.keys, holders[0]?.compression ?? 'zstd', slots);
+  const source = new ObjectSource(preferredFirst, pool);
   let written: { files: number; bytes: number };
   let wal: Awaited<ReturnType<typeof copyWal>>;
   let done = 0;
-  let total = 0;
-  const source = new ObjectSource([...holders, ...repositories.filter((repository) => !holders.includes(repository))], (repository, name, sealed) => pool.open(repository, name, sealed));
   try {
-    const manifest = await readManifestWithFallback(source, plan.backup.record.id);
-    total = manifest.files.reduce((sum, file) => sum + file.size, 0);
-    written = await writeDataFiles(manifest, options.targetDir, source, (bytes) => {
+    written = await writeDataFiles(manifest, options.targetDir, source, slots, (bytes) => {
       done += bytes;
       progress({ phase: 'fetch', bytesDone: done, bytesTotal: total });
     });
@@ -94,7 +101,7 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
     backupStopLsn: plan.backup.record.stopLsn,
     backupStoppedAt: plan.backup.record.stoppedAt,
     from: source.preferred,
-    fallbacks: source.fallbacks,
+    fallbacks: [...manifestSource.fallbacks, ...source.fallbacks],
     files: written.files,
     bytesWritten: written.bytes,
     walSegments: wal.segments,
@@ -133,6 +140,13 @@ async function handOverToServerUser(targetDir: string): Promise<string | undefin
   if (!owner) return undefined;
   await execFileAsync('chown', ['-R', `${String(owner.uid)}:${String(owner.gid)}`, targetDir]);
   return undefined;
+}
+
+/** A slot holds a whole chunk: the 4 MiB a backup writes, or the largest chunk this manifest reads from, whichever is larger. */
+function slotSizeFor(manifest: Manifest): number {
+  let largest = 4 * 1024 * 1024;
+  for (const file of manifest.files) for (const ref of file.chunks) largest = Math.max(largest, (ref.offset ?? 0) + ref.length);
+  return largest;
 }
 
 async function readManifestWithFallback(source: ObjectSource, backupId: string): Promise<Manifest> {
