@@ -44,9 +44,9 @@ interface Row {
  * Prints figures and ratios; asserts nothing.
  *
  * Fairness: one cluster, every directory under the same temp filesystem, an untimed
- * pg_basebackup first so the data directory is in the page cache for everyone, a
- * CHECKPOINT and `sync` before each timed step (so neither tool pays for the other's
- * dirty pages or the update's checkpoint), both tools with a fast checkpoint, and
+ * pg_basebackup first so the data directory is in the page cache for everyone, the
+ * archiver caught up, a CHECKPOINT and `sync` before each timed step (so neither tool
+ * pays for the other's dirty pages, the update's checkpoint or its WAL being archived), both tools with a fast checkpoint, and
  * autovacuum off after a VACUUM FREEZE so nothing rewrites pages between the two tools'
  * runs. Both tools read the data directory on this host (drc with cluster.dataDirectory,
  * pgBackRest with pg1-path) and compress with lz4 (drc: `repo init --compression lz4`).
@@ -77,7 +77,7 @@ export async function benchBackupComparison(options: BackupComparisonOptions = {
     console.log(`machine: ${String(cpuList.length)} CPU(s): ${cpuList[0]?.model ?? 'unknown'}; ${(totalmem() / 1024 ** 3).toFixed(1)} GiB RAM; Node ${process.version}; temp dirs under ${tmpdir()}; load average ${describeLoad()} at start`);
     console.log(
       'method: one cluster for both tools; backups chained on both sides (full → contiguous 5% incr → scattered 5% incr), then a restore of the latest backup; ' +
-        'CHECKPOINT + sync before each timed step; autovacuum off after VACUUM FREEZE; pgBackRest with archive-check on (archive_command = pgbackrest archive-push); ' +
+        'archive caught up, CHECKPOINT and sync before each timed step; autovacuum off after VACUUM FREEZE; pgBackRest with archive-check on (archive_command = pgbackrest archive-push); ' +
         'both tools read the data directory on this host and compress with lz4; a second drc chain streams from the server, for reference',
     );
 
@@ -251,7 +251,20 @@ function describeCpu(cpu: Cpu): string {
   return `CPU ${cpu.tool.toFixed(1)} s${cpu.server === undefined || cpu.server === 0 ? '' : ` + server ${cpu.server.toFixed(1)} s`}`;
 }
 
+/**
+ * The same quiet start for every timed step: the archiver has pushed every finished WAL
+ * segment (pgbackrest archive-push runs as archive_command and would otherwise still be
+ * working through an update's WAL while the next tool is timed), then a checkpoint and
+ * `sync`.
+ */
 async function checkpointAndSync(cluster: TestCluster): Promise<void> {
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    const [pending] = await cluster.sql<{ ready: number }>("SELECT count(*)::int AS ready FROM pg_ls_dir('pg_wal/archive_status') AS status WHERE status LIKE '%.ready'");
+    if ((pending?.ready ?? 0) === 0) break;
+    if (Date.now() > deadline) throw new Error(`the archiver still has ${String(pending?.ready)} segment(s) to push after 5 minutes`);
+    await new Promise((done) => setTimeout(done, 200));
+  }
   await cluster.sql('CHECKPOINT');
   await syncDisks();
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, open, readdir, readFile, readlink, stat, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, readFile, readlink, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { writeDataFiles } from '../../src/main/engines/restore/files.js';
@@ -10,6 +11,7 @@ import { chunkObjectName } from '../../src/main/repo/objects.js';
 import type { Repository } from '../../src/main/repo/repository.js';
 import { initRepositorySet, openRepositorySet, type RepositorySet } from '../../src/main/repo/repository-set.js';
 import { SharedSlots } from '../../src/main/repo/shared-slots.js';
+import { slotsForRestore, type RestoreSlots } from '../../src/main/engines/restore/direct-io.js';
 import { LocalTarget } from '../../src/main/storage/local.js';
 import { tempDirectory } from '../support/temp.js';
 
@@ -40,12 +42,12 @@ function sampleDirectory(ids: { zero: string; heap: string; index: string; bundl
   return { format: 1, backupId: 'sample', createdAt: mtime, backup: {}, files, attachments: [] };
 }
 
-describe('writeDataFiles', () => {
+describe.each([false, true])('writeDataFiles (direct I/O asked: %s)', (askDirectIo) => {
   let dir: Awaited<ReturnType<typeof tempDirectory>>;
   let nas: LocalTarget;
   let usb: LocalTarget;
   let set: RepositorySet;
-  let slots: SharedSlots;
+  let slots: RestoreSlots;
   let pool: CryptoPool;
   const content = { zero: Buffer.alloc(chunkSize), heap: randomBytes(chunkSize), index: randomBytes(chunkSize), bundle: randomBytes(603) };
   const ids = { zero: '', heap: '', index: '', bundle: '' };
@@ -59,8 +61,10 @@ describe('writeDataFiles', () => {
     for (const repository of set.repositories) {
       for (const name of ['zero', 'heap', 'index', 'bundle'] as const) ids[name] = (await repository.writeChunk(content[name])).id;
     }
-    slots = new SharedSlots(3, chunkSize);
-    pool = new CryptoPool(set.keys, 'zstd', slots);
+    // Aligned slots probe the filesystem; the page-cache run uses them as plain slots.
+    const aligned = await slotsForRestore(3, chunkSize, dir.path);
+    slots = askDirectIo ? aligned : { slots: aligned.slots, directIo: false };
+    pool = new CryptoPool(set.keys, 'zstd', slots.slots);
   });
   afterEach(async () => {
     vi.restoreAllMocks();
@@ -93,6 +97,8 @@ describe('writeDataFiles', () => {
     const target = join(dir.path, 'restored');
     let progress = 0;
 
+    // Where the filesystem takes O_DIRECT (this project's CI: ext4), the aligned files really go past the page cache.
+    if (askDirectIo) expect(slots.directIo).toBe(await takesDirectIo(dir.path));
     const written = await writeDataFiles(manifest, target, source, slots, (bytes) => (progress += bytes));
 
     expect(Object.fromEntries(fetched)).toEqual(Object.fromEntries(Object.values(ids).map((id) => [chunkObjectName(id), 1])));
@@ -159,8 +165,8 @@ describe('writeDataFiles', () => {
     const lost = 'f'.repeat(64);
     manifest.files.find((entry) => entry.path === 'base/5/16384.1')?.chunks.push({ id: lost, length: chunkSize });
     // One chunk at a time: the file is open, with its first chunks written, when its last cannot be read.
-    const oneSlot = new SharedSlots(1, chunkSize);
-    const onePool = new CryptoPool(set.keys, 'zstd', oneSlot);
+    const oneSlot = { slots: new SharedSlots(1, chunkSize), directIo: false };
+    const onePool = new CryptoPool(set.keys, 'zstd', oneSlot.slots);
     const target = join(dir.path, 'restored');
     try {
       await expect(writeDataFiles(manifest, target, new ObjectSource(set.repositories, onePool), oneSlot, () => undefined)).rejects.toMatchObject({ code: 'OBJECT_MISSING' });
@@ -174,3 +180,15 @@ describe('writeDataFiles', () => {
     expect(open.filter((path) => path.startsWith(target))).toEqual([]);
   });
 });
+
+async function takesDirectIo(directory: string): Promise<boolean> {
+  const path = join(directory, 'o-direct-check');
+  try {
+    await (await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_DIRECT, 0o600)).close();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await rm(path, { force: true });
+  }
+}

@@ -8,15 +8,21 @@
  * free one, which is also the backpressure.
  */
 export class SharedSlots {
-  readonly memory: SharedArrayBuffer;
   private readonly free: number[];
   private readonly waiting: Array<(slot: number) => void> = [];
 
+  /**
+   * `shift` moves every slot that many bytes into `memory` (which then holds that much
+   * more): a restore shifts its slots onto a block boundary so they can be written with
+   * direct I/O (see `alignForDirectIo`).
+   */
   constructor(
     readonly count: number,
     readonly slotSize: number,
+    readonly memory = new SharedArrayBuffer(count * slotSize),
+    readonly shift = 0,
   ) {
-    this.memory = new SharedArrayBuffer(count * slotSize);
+    if (memory.byteLength < shift + count * slotSize) throw new RangeError('shared slots: the memory is too small for its slots');
     this.free = Array.from({ length: count }, (_, index) => index);
   }
 
@@ -37,11 +43,11 @@ export class SharedSlots {
 
   /** The slot a view lies in, or undefined when it is ordinary memory. */
   slotOf(bytes: Buffer): number | undefined {
-    if (bytes.buffer !== this.memory) return undefined;
-    return Math.floor(bytes.byteOffset / this.slotSize);
+    if (bytes.buffer !== this.memory || bytes.byteOffset < this.shift) return undefined;
+    return Math.floor((bytes.byteOffset - this.shift) / this.slotSize);
   }
 
   view(slot: number): Buffer {
-    return Buffer.from(this.memory, slot * this.slotSize, this.slotSize);
+    return Buffer.from(this.memory, this.shift + slot * this.slotSize, this.slotSize);
   }
 }

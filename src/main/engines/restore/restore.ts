@@ -8,10 +8,10 @@ import { newEvent } from '../../repo/events.js';
 import { decodeManifest, manifestObjectName, type Manifest } from '../../repo/manifest.js';
 import { recordInEvery } from '../../repo/repository.js';
 import { CryptoPool } from '../../repo/crypto-pool.js';
-import { SharedSlots } from '../../repo/shared-slots.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
 import { listBackups } from '../backup/catalog.js';
 import { WalCatalog } from '../wal/catalog.js';
+import { slotsForRestore } from './direct-io.js';
 import { writeDataFiles } from './files.js';
 import { ObjectSource, orderRepositories } from './object-source.js';
 import { writeRecoveryConfig } from './recovery-config.js';
@@ -67,14 +67,14 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
   const manifestSource = new ObjectSource(preferredFirst);
   const manifest = await readManifestWithFallback(manifestSource, plan.backup.record.id);
   const total = manifest.files.reduce((sum, file) => sum + file.size, 0);
-  const slots = new SharedSlots(chunksInFlight, slotSizeFor(manifest));
-  const pool = new CryptoPool(set.keys, holders[0]?.compression ?? 'zstd', slots);
+  const restoreSlots = await slotsForRestore(chunksInFlight, slotSizeFor(manifest), options.targetDir);
+  const pool = new CryptoPool(set.keys, holders[0]?.compression ?? 'zstd', restoreSlots.slots);
   const source = new ObjectSource(preferredFirst, pool);
   let written: { files: number; bytes: number };
   let wal: Awaited<ReturnType<typeof copyWal>>;
   let done = 0;
   try {
-    written = await writeDataFiles(manifest, options.targetDir, source, slots, (bytes) => {
+    written = await writeDataFiles(manifest, options.targetDir, source, restoreSlots, (bytes) => {
       done += bytes;
       progress({ phase: 'fetch', bytesDone: done, bytesTotal: total });
     });
