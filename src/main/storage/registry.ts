@@ -1,10 +1,8 @@
 import type { RepositoryConfig } from '../../shared/config.js';
 import { DrcError } from '../../shared/errors.js';
 import type { SecretResolver } from '../secrets/references.js';
-import { GcsTarget } from './gcs.js';
 import { LocalTarget } from './local.js';
 import { RemovableTarget } from './removable.js';
-import { S3Target } from './s3.js';
 import type { StorageTarget } from './target.js';
 import { withRetry, type RetryPolicy } from './wrappers/retry.js';
 import { withVerifyAfterWrite } from './wrappers/verify-after-write.js';
@@ -31,7 +29,9 @@ async function createDriver(config: RepositoryConfig, secrets: SecretResolver): 
       return new LocalTarget({ name: config.name, path: config.path, offsite: config.offsite ?? false });
     case 'removable':
       return new RemovableTarget({ name: config.name, path: config.path, offsite: config.offsite ?? false });
-    case 's3':
+    // The cloud SDKs load only when a cloud repository is configured: they are most of drc's start-up time.
+    case 's3': {
+      const { S3Target } = await import('./s3.js');
       return new S3Target({
         name: config.name,
         bucket: config.bucket,
@@ -43,7 +43,9 @@ async function createDriver(config: RepositoryConfig, secrets: SecretResolver): 
         ...(config.secretAccessKey === undefined ? {} : { secretAccessKey: await secrets.resolve(config.secretAccessKey, `secret access key of repository '${config.name}'`) }),
         offsite: config.offsite ?? true,
       });
-    case 'gcs':
+    }
+    case 'gcs': {
+      const { GcsTarget } = await import('./gcs.js');
       return new GcsTarget({
         name: config.name,
         bucket: config.bucket,
@@ -53,6 +55,7 @@ async function createDriver(config: RepositoryConfig, secrets: SecretResolver): 
         ...(config.credentials === undefined ? {} : { credentials: parseServiceAccount(await secrets.resolve(config.credentials, `credentials of repository '${config.name}'`), config.name) }),
         offsite: config.offsite ?? true,
       });
+    }
   }
 }
 
