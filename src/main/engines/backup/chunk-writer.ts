@@ -106,10 +106,6 @@ export class ChunkWriter {
     return this.failures();
   }
 
-  close(): Promise<void> {
-    return this.sealer.close();
-  }
-
   failures(): Map<string, ErrorData> {
     return new Map(this.queues.flatMap((queue) => (queue.failure ? [[queue.repository.name, queue.failure] as const] : [])));
   }

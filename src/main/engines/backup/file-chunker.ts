@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ChunkRef, ManifestFile } from '../../repo/manifest.js';
-import { SharedSlots } from '../../repo/shared-slots.js';
+import type { SharedSlots } from '../../repo/shared-slots.js';
 import type { TarEntry, TarSink } from './tar-reader.js';
 
 /**
@@ -75,8 +75,8 @@ export class FileChunker implements TarSink {
   }
 
   /** Slots for a chunker: one per chunk in flight, plus the chunk and the bundle being filled. */
-  static slotsFor(options: ChunkerOptions = defaultChunkerOptions): SharedSlots {
-    return new SharedSlots(options.inFlight + 2, Math.max(options.chunkSize, options.bundleCap));
+  static slotsNeeded(options: ChunkerOptions = defaultChunkerOptions): { count: number; slotSize: number } {
+    return { count: options.inFlight + 2, slotSize: Math.max(options.chunkSize, options.bundleCap) };
   }
 
   onEntry(entry: TarEntry): void {

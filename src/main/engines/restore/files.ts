@@ -2,7 +2,7 @@ import { chmod, mkdir, open, symlink, utimes, type FileHandle } from 'node:fs/pr
 import { dirname, join } from 'node:path';
 import type { ChunkRef, Manifest, ManifestFile } from '../../repo/manifest.js';
 import { forEachConcurrent } from '../../parallel.js';
-import { alignedForDirectIo, openForRestore, type RestoreSlots } from './direct-io.js';
+import { alignedForDirectIo, blockAligned, openForRestore, type AlignedSlots } from '../direct-io.js';
 import type { ObjectSource } from './object-source.js';
 
 /** One place a chunk's plaintext goes: `ref` of the chunk, at `position` in `file`. */
@@ -37,7 +37,7 @@ interface RestoredFile {
  * files, or the zero chunk a relation's empty stretches share) — as many chunks at once
  * as there are slots; each file fsynced and closed after its last chunk; then symbolic links.
  */
-export async function writeDataFiles(manifest: Manifest, targetDir: string, source: ObjectSource, { slots, directIo }: RestoreSlots, onBytes: (bytes: number) => void): Promise<{ files: number; bytes: number }> {
+export async function writeDataFiles(manifest: Manifest, targetDir: string, source: ObjectSource, { slots, directIo }: AlignedSlots, onBytes: (bytes: number) => void): Promise<{ files: number; bytes: number }> {
   const directories = manifest.files.filter((file) => file.type === 'directory');
   for (const directory of directories) await mkdir(join(targetDir, directory.path), { recursive: true, mode: 0o700 });
   const files = manifest.files.filter((file) => file.type === 'file');
@@ -55,7 +55,7 @@ export async function writeDataFiles(manifest: Manifest, targetDir: string, sour
     file.writes = file.writes.then(async () => {
       file.handle ??= await createFile(file);
       // Direct I/O writes from a slot only; a chunk too big for one came in memory of its own.
-      const target = file.direct && slots.slotOf(plaintext) === undefined ? (file.buffered ??= await open(file.path, 'r+')) : file.handle;
+      const target = file.direct && !alignedForDirectIo(slots, plaintext, position, ref.length) ? (file.buffered ??= await open(file.path, 'r+')) : file.handle;
       await target.write(plaintext, ref.offset ?? 0, ref.length, position);
       file.remaining -= 1;
       if (file.remaining > 0) return;
@@ -138,7 +138,7 @@ function piecesByChunk(files: RestoredFile[]): Map<string, Piece[]> {
 function chunksAligned(entry: ManifestFile): boolean {
   let position = 0;
   for (const ref of entry.chunks) {
-    if ((ref.offset ?? 0) !== 0 || !alignedForDirectIo(position, ref.length)) return false;
+    if ((ref.offset ?? 0) !== 0 || !blockAligned(position, ref.length)) return false;
     position += ref.length;
   }
   return entry.chunks.length > 0;
