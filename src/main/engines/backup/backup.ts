@@ -1,5 +1,4 @@
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import type { BackupProgress, BackupRecord, BackupType } from '../../../shared/contract/backup.js';
 import { DrcError, type ErrorData } from '../../../shared/errors.js';
 import { formatLsn } from '../../postgres/lsn.js';
@@ -10,8 +9,7 @@ import { currentOperator, newEvent } from '../../repo/events.js';
 import type { Manifest, ManifestFile } from '../../repo/manifest.js';
 import { inEveryRepository, lockAll, releaseAll, type Repository } from '../../repo/repository.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
-import type { SharedSlots } from '../../repo/shared-slots.js';
-import { alignedSlots, readProbe, type AlignedSlots } from '../direct-io.js';
+import { SharedSlots } from '../../repo/shared-slots.js';
 import { ChunkWriter, knownChunks } from './chunk-writer.js';
 import { ChunkSealer } from './chunk-sealer.js';
 import { FileChunker, defaultChunkerOptions, type ChunkerOptions, type UnchangedFiles } from './file-chunker.js';
@@ -52,19 +50,18 @@ export const backupLock = 'backup';
 export async function runBackup(set: RepositorySet, options: BackupOptions): Promise<BackupRecord> {
   const chunker = options.chunker ?? defaultChunkerOptions;
   const needed = FileChunker.slotsNeeded(chunker);
-  // A data directory read in place is read with direct I/O where it can be.
-  const { slots, directIo } = await alignedSlots(needed.count, needed.slotSize, options.dataDirectory === undefined ? undefined : readProbe(join(options.dataDirectory, 'global', 'pg_control')));
+  const slots = new SharedSlots(needed.count, needed.slotSize);
   // The crypto workers start first: they boot while drc connects, takes the locks and
   // waits for the checkpoint, and are ready for the first chunk.
   const sealer = new ChunkSealer(set.keys, set.repositories[0]?.compression ?? 'zstd', slots);
   try {
-    return await backUp(set, { ...options, chunker }, sealer, { slots, directIo });
+    return await backUp(set, { ...options, chunker }, sealer, slots);
   } finally {
     await sealer.close();
   }
 }
 
-async function backUp(set: RepositorySet, options: BackupOptions & { chunker: ChunkerOptions }, sealer: ChunkSealer, { slots, directIo }: AlignedSlots): Promise<BackupRecord> {
+async function backUp(set: RepositorySet, options: BackupOptions & { chunker: ChunkerOptions }, sealer: ChunkSealer, slots: SharedSlots): Promise<BackupRecord> {
   const now = options.now ?? (() => new Date());
   const startedAt = now();
   const progress = new ProgressMeter(options.onProgress, now);
@@ -93,7 +90,7 @@ async function backUp(set: RepositorySet, options: BackupOptions & { chunker: Ch
         // Without the server's block-level help, an incremental trusts unchanged files' timestamps.
         const unchanged = options.type === 'incremental' && !native && previous ? { previous: new Map(previous.manifest.files.map((file) => [file.path, file])), modifiedBefore: new Date(Date.parse(previous.record.startedAt) - 1000), heldEverywhere: (id: string) => writer.heldEverywhere(id) } : undefined;
         // On 17+ with WAL summaries every backup is streamed: it carries the server's manifest, which the next native incremental starts from.
-        const direct = native || (connection.serverVersion >= 170000 && (await summarizeWalIsOn(options.connection))) ? undefined : await readDataDirectory(options, identity.systemId, walSegmentSize, writer, { slots, directIo }, progress, unchanged);
+        const direct = native || (connection.serverVersion >= 170000 && (await summarizeWalIsOn(options.connection))) ? undefined : await readDataDirectory(options, identity.systemId, walSegmentSize, writer, slots, progress, unchanged);
         const streamed = direct ?? (await streamBaseBackup(connection, writer, options, slots, progress, incrementalFrom && previous ? { manifest: incrementalFrom, previous: previous.manifest, repository: previous.repository } : undefined, unchanged));
 
         progress.report('commit', streamed.bytesRead);
@@ -227,7 +224,7 @@ async function streamBaseBackup(
  * must be streamed instead (no data directory configured, or tablespaces, which live
  * outside it). The files go through the same chunker as a streamed backup's.
  */
-async function readDataDirectory(options: BackupOptions, systemId: string, walSegmentSize: number, writer: ChunkWriter, { slots, directIo }: AlignedSlots, progress: ProgressMeter, unchanged: UnchangedFiles | undefined): Promise<Streamed | undefined> {
+async function readDataDirectory(options: BackupOptions, systemId: string, walSegmentSize: number, writer: ChunkWriter, slots: SharedSlots, progress: ProgressMeter, unchanged: UnchangedFiles | undefined): Promise<Streamed | undefined> {
   const configured = options.dataDirectory;
   if (configured === undefined) return undefined;
   return withSql(options.connection, async (client) => {
@@ -248,7 +245,7 @@ async function readDataDirectory(options: BackupOptions, systemId: string, walSe
     };
     let copied: Awaited<ReturnType<typeof copyDataDirectory>>;
     try {
-      copied = await copyDataDirectory(client, dataDirectory, { label: `dr-console ${options.type}`, walSegmentSize, sink, directIo: directIo ? slots : undefined, onStart: () => progress.report('stream', 0) });
+      copied = await copyDataDirectory(client, dataDirectory, { label: `dr-console ${options.type}`, walSegmentSize, sink, onStart: () => progress.report('stream', 0) });
     } catch (error) {
       // Chunks already handed to the workers finish before the failure is reported.
       await chunker.settle().catch(() => undefined);

@@ -3,8 +3,6 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { DrcError } from '../../../shared/errors.js';
 import { parseLsn, segmentFileName, segmentNumber, type Lsn } from '../../postgres/lsn.js';
-import type { SharedSlots } from '../../repo/shared-slots.js';
-import { alignedForDirectIo, openForDirectRead } from '../direct-io.js';
 import type { TarEntry } from './tar-reader.js';
 
 /**
@@ -31,9 +29,6 @@ export interface DataDirectoryBackup {
   readonly timeline: number;
   readonly bytesTotal: number;
 }
-
-/** Files this large are read past the page cache (where aligned); smaller ones are bundled, at unaligned places. */
-const directReadsFrom = 1024 * 1024;
 
 /** Directories kept empty, as BASE_BACKUP keeps them: their content is rebuilt or meaningless on restore. */
 const emptiedDirectories = new Set(['pg_stat_tmp', 'pg_replslot', 'pg_dynshmem', 'pg_notify', 'pg_serial', 'pg_snapshots', 'pg_subtrans', 'pg_wal']);
@@ -90,8 +85,6 @@ export async function copyDataDirectory(
     label: string;
     walSegmentSize: number;
     sink: DataDirectorySink;
-    /** The sink's shared slots when they are aligned for direct I/O: aligned reads of large files then bypass the page cache. */
-    directIo: SharedSlots | undefined;
     onStart: (startLsn: Lsn) => void;
   },
 ): Promise<DataDirectoryBackup> {
@@ -112,24 +105,19 @@ export async function copyDataDirectory(
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw error;
     }
-    let direct: FileHandle | undefined;
     try {
       const info = await handle.stat();
       const entry = fileEntry(relative, info.size, info.mode, info.mtimeMs);
       bytesTotal += entry.size;
       await options.sink.onEntry(entry);
-      const slots = options.directIo;
-      if (slots !== undefined && entry.size >= directReadsFrom) direct = await openForDirectRead(path);
       let position = 0;
       await options.sink.readContent(entry.size, async (into) => {
-        const from = direct !== undefined && slots !== undefined && alignedForDirectIo(slots, into, position, into.length) ? direct : handle;
-        const { bytesRead } = await from.read(into, 0, into.length, position);
+        const { bytesRead } = await handle.read(into, 0, into.length, position);
         position += bytesRead;
         return bytesRead;
       });
       await options.sink.onEntryEnd(entry);
     } finally {
-      await direct?.close();
       await handle.close();
     }
   };
