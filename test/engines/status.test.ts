@@ -339,7 +339,9 @@ describe('drc status, events and daemon against PostgreSQL 15', () => {
       for (;;) {
         const state = schedulerStateSchema.parse(JSON.parse(await readFile(statePath, 'utf8')));
         if (overdue.every((job) => state.jobs[job]?.lastRun !== undefined)) {
-          expect(overdue.map((job) => [job, state.jobs[job]?.lastRun?.outcome, state.jobs[job]?.lastRun?.reason]), daemon.stderr()).toEqual(overdue.map((job) => [job, 'success', 'catch-up']));
+          // The hourly restore point's last slot is on time, not caught up, in the first minutes of an hour.
+          const reasonOf = (job: (typeof overdue)[number]): unknown => (job === 'restore-point' ? expect.stringMatching(/^(slot|catch-up)$/) : 'catch-up');
+          expect(overdue.map((job) => [job, state.jobs[job]?.lastRun?.outcome, state.jobs[job]?.lastRun?.reason]), daemon.stderr()).toEqual(overdue.map((job) => [job, 'success', reasonOf(job)]));
           break;
         }
         if (Date.now() > deadline) throw new Error(`the daemon did not run the overdue jobs:\n${daemon.stderr()}`);
