@@ -149,6 +149,34 @@ describe('locks', () => {
     for (const result of results) if (result.status === 'fulfilled') await result.value.release();
   });
 
+  it('takes a free lock on a local disk at once, and lets exactly one of many racing writers in', async () => {
+    const target = new LocalTarget({ name: 'nas', path: dir.path });
+    // A settle wait this long would show: the atomic create needs none.
+    const started = Date.now();
+    const results = await Promise.allSettled(Array.from({ length: 8 }, (_, index) => RepositoryLock.acquire(target, 'backup', `writer ${String(index)}`, { settleMs: 10_000 })));
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+    const refused = results.flatMap((result): unknown[] => (result.status === 'rejected' ? [result.reason] : []));
+    expect(refused).toHaveLength(7);
+    for (const reason of refused) expect(reason).toMatchObject({ code: 'LOCK_HELD' });
+    for (const result of results) if (result.status === 'fulfilled') await result.value.release();
+  });
+
+  it('creates an object exclusively on a local disk: the second create writes nothing', async () => {
+    const target = new LocalTarget({ name: 'nas', path: dir.path });
+    expect(await target.createExclusive('locks/x.json', Buffer.from('first'))).toBe(true);
+    expect(await target.createExclusive('locks/x.json', Buffer.from('second'))).toBe(false);
+    expect((await target.get('locks/x.json')).toString()).toBe('first');
+    expect((await target.list('locks/')).map((object) => object.name)).toEqual(['locks/x.json']);
+  });
+
+  it('takes over a lock torn by a crash mid-write', async () => {
+    const target = new LocalTarget({ name: 'nas', path: dir.path });
+    await target.put('locks/backup.json', Buffer.from('{"token":'));
+    const lock = await RepositoryLock.acquire(target, 'backup', 'full backup', { settleMs: 1 });
+    await lock.release();
+  });
+
   it('takes over an expired lock', async () => {
     const target = new LocalTarget({ name: 'nas', path: dir.path });
     const now = Date.now();

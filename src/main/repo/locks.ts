@@ -113,12 +113,23 @@ export class RepositoryLock {
       acquiredAt: started.toISOString(),
       expiresAt: new Date(started.getTime() + ttlMs).toISOString(),
     };
-    await target.put(lockObjectName(lock), Buffer.from(JSON.stringify(record)));
-    // Two writers that both saw no lock both wrote one; the last write wins, and the
-    // loser learns it here instead of working alongside the winner.
-    await sleep(options.settleMs ?? 100);
-    const winner = await readLock(target, lock);
-    if (winner?.token !== record.token) throw lockHeld(target, lock, winner ?? record);
+    const body = Buffer.from(JSON.stringify(record));
+    let created = false;
+    if (!existing && target.createExclusive) {
+      // Atomic where the target can: of two writers that both saw no lock, exactly one creates it.
+      created = await target.createExclusive(lockObjectName(lock), body);
+      const winner = created ? undefined : await readLock(target, lock);
+      if (winner) throw lockHeld(target, lock, winner);
+      // Not created and unreadable: a lock torn by a crash mid-write, taken over below like a stale one.
+    }
+    if (!created) {
+      await target.put(lockObjectName(lock), body);
+      // Two writers that both saw no lock (or the same stale one) both wrote one; the last
+      // write wins, and the loser learns it here instead of working alongside the winner.
+      await sleep(options.settleMs ?? 100);
+      const winner = await readLock(target, lock);
+      if (winner?.token !== record.token) throw lockHeld(target, lock, winner ?? record);
+    }
 
     const held = new RepositoryLock(target, lock, record, ttlMs, now);
     heldByThisProcess.add(record.token);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { DrcError } from '../../shared/errors.js';
 import { objectNotFound, type ByteRange, type ObjectInfo, type StorageCapabilities, type StorageTarget } from './target.js';
@@ -40,13 +40,7 @@ export class LocalTarget implements StorageTarget {
     const temporary = `${path}.${randomBytes(6).toString('hex')}${partialSuffix}`;
     await this.io('write', name, async () => {
       await this.ensureDirectory(directory);
-      const handle = await open(temporary, 'w', 0o600);
-      try {
-        await handle.writeFile(body);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await writeDurably(temporary, body, 'w');
       try {
         await rename(temporary, path);
       } catch (error) {
@@ -54,6 +48,39 @@ export class LocalTarget implements StorageTarget {
         throw error;
       }
       await syncDirectory(directory);
+    });
+  }
+
+  /**
+   * Written whole under a temporary name, then hard-linked to its name: link() fails if the
+   * name exists, atomically, on local filesystems and over NFS alike. On a filesystem
+   * without hard links (FAT and exFAT sticks) the name is created with O_EXCL instead, which
+   * is as exclusive but shows the content only once written.
+   */
+  async createExclusive(name: string, body: Buffer): Promise<boolean> {
+    const path = this.pathOf(name);
+    const directory = dirname(path);
+    const temporary = `${path}.${randomBytes(6).toString('hex')}${partialSuffix}`;
+    return this.io('write', name, async () => {
+      await this.ensureDirectory(directory);
+      await writeDurably(temporary, body, 'w');
+      try {
+        await link(temporary, path);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') return false;
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw error;
+        try {
+          await writeDurably(path, body, 'wx');
+        } catch (exclusive) {
+          if ((exclusive as NodeJS.ErrnoException).code === 'EEXIST') return false;
+          throw exclusive;
+        }
+      } finally {
+        await rm(temporary, { force: true });
+      }
+      await syncDirectory(directory);
+      return true;
     });
   }
 
@@ -161,6 +188,16 @@ export function isMissing(error: unknown): boolean {
 }
 
 /** Makes a rename durable: without it a power cut can lose the new directory entry. */
+async function writeDurably(path: string, body: Buffer, flags: 'w' | 'wx'): Promise<void> {
+  const handle = await open(path, flags, 0o600);
+  try {
+    await handle.writeFile(body);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 async function syncDirectory(directory: string): Promise<void> {
   if (process.platform === 'win32') return;
   const handle = await open(directory, 'r');

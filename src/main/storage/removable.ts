@@ -29,6 +29,10 @@ export class RemovableTarget extends LocalTarget {
     return this.onMedium(() => super.put(name, body));
   }
 
+  override createExclusive(name: string, body: Buffer): Promise<boolean> {
+    return this.onMedium(() => super.createExclusive(name, body));
+  }
+
   override get(name: string, range?: ByteRange): Promise<Buffer> {
     return this.onMedium(() => super.get(name, range));
   }

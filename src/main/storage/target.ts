@@ -58,6 +58,12 @@ export interface StorageTarget {
   /** Where it is, safe to show: no credentials. */
   describe(): string;
   put(name: string, body: Buffer): Promise<void>;
+  /**
+   * Only on targets that can do it in one atomic step: writes the object whole if no
+   * object of that name exists, and returns false (writing nothing) if one does. Locks use
+   * it to be taken without waiting to notice a racing writer.
+   */
+  createExclusive?(name: string, body: Buffer): Promise<boolean>;
   get(name: string, range?: ByteRange): Promise<Buffer>;
   head(name: string): Promise<ObjectInfo | undefined>;
   list(prefix: string): Promise<ObjectInfo[]>;

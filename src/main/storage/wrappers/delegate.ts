@@ -5,7 +5,13 @@ import type { ByteRange, ObjectInfo, StorageCapabilities, StorageTarget } from '
  * only the calls whose behaviour it changes.
  */
 export abstract class DelegatingTarget implements StorageTarget {
-  constructor(protected readonly inner: StorageTarget) {}
+  /** Present exactly when the wrapped target has it. */
+  readonly createExclusive?: (name: string, body: Buffer) => Promise<boolean>;
+
+  constructor(protected readonly inner: StorageTarget) {
+    const exclusive = inner.createExclusive?.bind(inner);
+    if (exclusive) this.createExclusive = exclusive;
+  }
 
   /** The target this wrapper adds behaviour to (to reach driver-specific calls such as media labels). */
   get wrapped(): StorageTarget {
