@@ -112,6 +112,29 @@ async function backupPaths(configPath: string, id: string): Promise<string[]> {
   return manifest.files.map((file) => file.path);
 }
 
+describe('a backup user without the privileges of an in-place backup (PostgreSQL 15)', () => {
+  it('fails with the missing privilege named and what to grant, leaving no manifest and no slot', async () => {
+    const source = await startCluster({ major: 15 });
+    await source.sql('CREATE ROLE backup_operator LOGIN REPLICATION');
+    const root = await makeTempDir('drc-direct-privileges-');
+    const config = await directConfig(root, source);
+    const json = JSON.parse(await readFile(config, 'utf8')) as { cluster: Record<string, unknown> };
+    json.cluster.user = 'backup_operator';
+    await writeFile(config, JSON.stringify(json));
+    expect((await drc(['repo', 'init', '--config', config, '--kdf-cost', '10'])).code).toBe(0);
+
+    const run = await drc(['backup', '--config', config, '--type', 'full', '--json']);
+    expect(run.code).not.toBe(0);
+    const output = run.stdout + run.stderr;
+    expect(output).toContain('BACKUP_FAILED');
+    expect(output).toMatch(/permission denied|must be superuser|pg_read_all_settings/);
+    expect(output).toContain('pg_backup_start');
+    expect(await readdir(join(root, 'nas', 'backups')).catch(() => [])).toEqual([]);
+    expect(await source.sql('SELECT slot_name FROM pg_replication_slots')).toEqual([]);
+    await source.remove();
+  });
+});
+
 describe('a data directory on PostgreSQL 17 that summarizes WAL', () => {
   it('is streamed after all, so the next incremental gets changed blocks from the server', async () => {
     const source = await startCluster({ major: 17 });

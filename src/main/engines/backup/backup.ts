@@ -15,7 +15,7 @@ import { ChunkSealer } from './chunk-sealer.js';
 import { FileChunker, defaultChunkerOptions, type ChunkerOptions, type UnchangedFiles } from './file-chunker.js';
 import { IncrementalFiles } from './incremental.js';
 import { TarReader } from './tar-reader.js';
-import { checkDataDirectory, copyDataDirectory, hasTablespaces, type DataDirectorySink } from './data-directory.js';
+import { checkDataDirectory, copyDataDirectory, hasTablespaces, inPlaceBackupFailure, type DataDirectorySink } from './data-directory.js';
 import { findLatestBackup, readServerManifest } from './catalog.js';
 
 export interface BackupOptions {
@@ -228,31 +228,35 @@ async function readDataDirectory(options: BackupOptions, systemId: string, walSe
   const configured = options.dataDirectory;
   if (configured === undefined) return undefined;
   return withSql(options.connection, async (client) => {
-    const dataDirectory = await checkDataDirectory(client, configured, systemId);
-    if (await hasTablespaces(dataDirectory)) return undefined;
-    const chunker = new FileChunker((plaintext) => writer.store(plaintext), slots, options.chunker ?? defaultChunkerOptions, unchanged);
-    const size = await client.query<{ total: string | null }>('SELECT sum(pg_database_size(oid))::text AS total FROM pg_database');
-    progress.total = Number(size.rows[0]?.total ?? 0);
-    const sink: DataDirectorySink = {
-      onEntry: (entry) => chunker.onEntry(entry),
-      readContent: (size, read) =>
-        chunker.readContent(size, async (into) => {
-          const filled = await read(into);
-          progress.report('stream', chunker.bytesRead + filled);
-          return filled;
-        }),
-      onEntryEnd: (entry) => chunker.onEntryEnd(entry),
-    };
-    let copied: Awaited<ReturnType<typeof copyDataDirectory>>;
     try {
-      copied = await copyDataDirectory(client, dataDirectory, { label: `dr-console ${options.type}`, walSegmentSize, sink, onStart: () => progress.report('stream', 0) });
+      const dataDirectory = await checkDataDirectory(client, configured, systemId);
+      if (await hasTablespaces(dataDirectory)) return undefined;
+      const chunker = new FileChunker((plaintext) => writer.store(plaintext), slots, options.chunker ?? defaultChunkerOptions, unchanged);
+      const size = await client.query<{ total: string | null }>('SELECT sum(pg_database_size(oid))::text AS total FROM pg_database');
+      progress.total = Number(size.rows[0]?.total ?? 0);
+      const sink: DataDirectorySink = {
+        onEntry: (entry) => chunker.onEntry(entry),
+        readContent: (size, read) =>
+          chunker.readContent(size, async (into) => {
+            const filled = await read(into);
+            progress.report('stream', chunker.bytesRead + filled);
+            return filled;
+          }),
+        onEntryEnd: (entry) => chunker.onEntryEnd(entry),
+      };
+      let copied: Awaited<ReturnType<typeof copyDataDirectory>>;
+      try {
+        copied = await copyDataDirectory(client, dataDirectory, { label: `dr-console ${options.type}`, walSegmentSize, sink, onStart: () => progress.report('stream', 0) });
+      } catch (error) {
+        // Chunks already handed to the workers finish before the failure is reported.
+        await chunker.settle().catch(() => undefined);
+        throw error;
+      }
+      await chunker.finish();
+      return { start: { startLsn: copied.startLsn, timeline: copied.timeline, tablespaces: [] }, endLsn: copied.stopLsn, files: chunker.files, attachments: [], tablespaces: [], bytesRead: chunker.bytesRead };
     } catch (error) {
-      // Chunks already handed to the workers finish before the failure is reported.
-      await chunker.settle().catch(() => undefined);
-      throw error;
+      throw inPlaceBackupFailure(error, configured);
     }
-    await chunker.finish();
-    return { start: { startLsn: copied.startLsn, timeline: copied.timeline, tablespaces: [] }, endLsn: copied.stopLsn, files: chunker.files, attachments: [], tablespaces: [], bytesRead: chunker.bytesRead };
   });
 }
 

@@ -68,6 +68,23 @@ export async function checkDataDirectory(client: pg.Client, dataDirectory: strin
   return resolved;
 }
 
+/**
+ * What went wrong reading in place, as a backup failure the DBA can act on: a missing
+ * privilege, an unreadable file, the server gone mid-backup. Errors drc already explains
+ * pass through.
+ */
+export function inPlaceBackupFailure(error: unknown, dataDirectory: string): DrcError {
+  if (error instanceof DrcError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new DrcError('BACKUP_FAILED', `unable to back up the data directory '${dataDirectory}' in place: ${message}`, {
+    hints: [
+      'the configured user needs the REPLICATION attribute, EXECUTE on pg_backup_start and pg_backup_stop, and pg_read_all_settings (or superuser); the OS user running drc must be able to read the data directory',
+      'or remove cluster.dataDirectory from the config to stream the backup from the server instead',
+    ],
+    cause: error,
+  });
+}
+
 /** Tablespaces live outside the data directory; such clusters are streamed (BASE_BACKUP sends each one). */
 export async function hasTablespaces(dataDirectory: string): Promise<boolean> {
   return (await readdir(join(dataDirectory, 'pg_tblspc')).catch(() => [])).length > 0;
