@@ -78,7 +78,8 @@ export async function benchBackupComparison(options: BackupComparisonOptions = {
     console.log(
       'method: one cluster for both tools; backups chained on both sides (full → contiguous 5% incr → scattered 5% incr), then a restore of the latest backup; ' +
         'archive caught up, CHECKPOINT and sync before each timed step; autovacuum off after VACUUM FREEZE; pgBackRest with archive-check on (archive_command = pgbackrest archive-push); ' +
-        'both tools read the data directory on this host and compress with lz4; a second drc chain streams from the server, for reference',
+        'both tools read the data directory on this host and compress with lz4; a second drc chain streams from the server, for reference; ' +
+        'drc runs in this process (as in the desktop app and `drc daemon`), so its times leave out the ~0.3 s a one-off `drc` command spends starting Node and loading its modules',
     );
 
     const pgbackrestPath = await findExecutable('pgbackrest');
