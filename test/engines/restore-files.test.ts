@@ -11,7 +11,7 @@ import { chunkObjectName } from '../../src/main/repo/objects.js';
 import type { Repository } from '../../src/main/repo/repository.js';
 import { initRepositorySet, openRepositorySet, type RepositorySet } from '../../src/main/repo/repository-set.js';
 import { SharedSlots } from '../../src/main/repo/shared-slots.js';
-import { alignedSlots, writeProbe, type AlignedSlots } from '../../src/main/engines/direct-io.js';
+import { alignedSlots, type AlignedSlots } from '../../src/main/engines/direct-io.js';
 import { LocalTarget } from '../../src/main/storage/local.js';
 import { tempDirectory } from '../support/temp.js';
 
@@ -62,7 +62,7 @@ describe.each([false, true])('writeDataFiles (direct I/O asked: %s)', (askDirect
       for (const name of ['zero', 'heap', 'index', 'bundle'] as const) ids[name] = (await repository.writeChunk(content[name])).id;
     }
     // Aligned slots probe the filesystem; the page-cache run uses them as plain slots.
-    const aligned = await alignedSlots(3, chunkSize, writeProbe(dir.path));
+    const aligned = await alignedSlots(3, chunkSize, dir.path);
     slots = askDirectIo ? aligned : { slots: aligned.slots, directIo: false };
     pool = new CryptoPool(set.keys, 'zstd', slots.slots);
   });

@@ -1,4 +1,5 @@
-import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalTarget } from '../../src/main/storage/local.js';
@@ -28,6 +29,29 @@ describe('local target', () => {
       const target = new LocalTarget({ name: 'nas', path: dir.path });
       await Promise.all(Array.from({ length: 20 }, (_, i) => target.put(`chunks/aa/${String(i)}`, Buffer.alloc(1000, i))));
       expect((await readdir(join(dir.path, 'chunks', 'aa'))).sort()).toEqual(Array.from({ length: 20 }, (_, i) => String(i)).sort());
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  it('writes large objects (past the page cache where it can) byte-exact, many at once, with their exact length', async () => {
+    const dir = await tempDirectory();
+    try {
+      const target = new LocalTarget({ name: 'nas', path: dir.path });
+      // Sizes around the direct-write threshold and block boundaries, a sealed 4 MiB chunk, and more at once than there are staging buffers.
+      const sizes = [256 * 1024 - 1, 256 * 1024, 300 * 1024 + 7, 4 * 1024 * 1024 + 36, 4096 * 100, ...Array.from({ length: 10 }, (_, index) => 1024 * 1024 + index * 513)];
+      const bodies = sizes.map((size) => randomBytes(size));
+      await Promise.all(bodies.map((body, index) => target.put(`chunks/${String(index).padStart(2, '0')}/object`, body)));
+      for (const [index, body] of bodies.entries()) {
+        const name = `chunks/${String(index).padStart(2, '0')}/object`;
+        expect((await target.get(name)).equals(body), name).toBe(true);
+        expect((await stat(join(dir.path, name))).size).toBe(body.length);
+      }
+      // An object larger than a staging buffer goes through the page cache.
+      const large = randomBytes(9 * 1024 * 1024 + 5);
+      await target.put('big', large);
+      expect((await target.get('big')).equals(large)).toBe(true);
+      expect((await readdir(dir.path)).filter((name) => name.includes('probe') || name.includes('incomplete'))).toEqual([]);
     } finally {
       await dir.remove();
     }

@@ -11,7 +11,7 @@ import { CryptoPool } from '../../repo/crypto-pool.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
 import { listBackups } from '../backup/catalog.js';
 import { WalCatalog } from '../wal/catalog.js';
-import { alignedSlots, writeProbe } from '../direct-io.js';
+import { alignedSlots } from '../direct-io.js';
 import { writeDataFiles } from './files.js';
 import { ObjectSource, orderRepositories } from './object-source.js';
 import { writeRecoveryConfig } from './recovery-config.js';
@@ -67,7 +67,7 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
   const manifestSource = new ObjectSource(preferredFirst);
   const manifest = await readManifestWithFallback(manifestSource, plan.backup.record.id);
   const total = manifest.files.reduce((sum, file) => sum + file.size, 0);
-  const restoreSlots = await alignedSlots(chunksInFlight, slotSizeFor(manifest), writeProbe(options.targetDir));
+  const restoreSlots = await alignedSlots(chunksInFlight, slotSizeFor(manifest), options.targetDir);
   const pool = new CryptoPool(set.keys, holders[0]?.compression ?? 'zstd', restoreSlots.slots);
   const source = new ObjectSource(preferredFirst, pool);
   let written: { files: number; bytes: number };

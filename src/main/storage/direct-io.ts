@@ -1,0 +1,58 @@
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/**
+ * Writing with direct I/O (O_DIRECT): from memory straight to the disk, past the page
+ * cache. Backups and restores write gigabytes nobody reads back soon; through the page
+ * cache the kernel first copies every byte into freshly allocated pages, which on this
+ * project's build VM cost more than the rest of the work (a bare 1.8 GiB write: 6 s
+ * buffered, under 1 s direct), and evicts the host's hot pages on the way.
+ *
+ * The memory, the file offset and the length must lie on block boundaries. JavaScript
+ * cannot see an address, so the boundary is found by trying: a block of the memory is
+ * written to a probe file at each 8-byte shift until the kernel accepts one (it refuses a
+ * misaligned buffer with EINVAL). Filesystems and systems without O_DIRECT (tmpfs, macOS,
+ * Windows) keep the page cache.
+ */
+export const directIoBlock = 4096;
+
+/** Rounds up to whole blocks. */
+export function wholeBlocks(length: number): number {
+  return Math.ceil(length / directIoBlock) * directIoBlock;
+}
+
+/**
+ * The shift into `memory` (which must have a block to spare) at which a direct write from
+ * it succeeds in `directory`; undefined when direct I/O is not available there.
+ */
+export async function alignedShift(memory: ArrayBufferLike, directory: string): Promise<number | undefined> {
+  if (typeof constants.O_DIRECT !== 'number') return undefined;
+  const path = join(directory, `.drc-direct-io-probe-${randomBytes(4).toString('hex')}`);
+  let handle: FileHandle;
+  try {
+    handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DIRECT, 0o600);
+  } catch {
+    return undefined;
+  }
+  try {
+    for (let shift = 0; shift < directIoBlock; shift += 8) {
+      try {
+        await handle.write(Buffer.from(memory, shift, directIoBlock), 0, directIoBlock, 0);
+        return shift;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EINVAL') return undefined;
+      }
+    }
+    return undefined;
+  } finally {
+    await handle.close();
+    await rm(path, { force: true });
+  }
+}
+
+/** Creates (or empties) a file to be written with direct I/O. */
+export function openForDirectWrite(path: string, mode: number): Promise<FileHandle> {
+  return open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DIRECT, mode);
+}
