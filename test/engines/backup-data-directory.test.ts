@@ -1,8 +1,11 @@
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BackupRecord } from '../../src/shared/contract/backup.js';
 import type { RestoreReport } from '../../src/shared/contract/restore.js';
+import { copyDataDirectory, type DataDirectorySink } from '../../src/main/engines/backup/data-directory.js';
+import { withSql } from '../../src/main/postgres/cluster.js';
+import { segmentFileName, segmentNumber } from '../../src/main/postgres/lsn.js';
 import { createContext, withRepositorySet } from '../../src/main/services/context.js';
 import { drc } from '../support/cli.js';
 import { writeTestConfig } from '../support/drc-config.js';
@@ -131,6 +134,55 @@ describe('a backup user without the privileges of an in-place backup (PostgreSQL
     expect(output).toContain('pg_backup_start');
     expect(await readdir(join(root, 'nas', 'backups')).catch(() => [])).toEqual([]);
     expect(await source.sql('SELECT slot_name FROM pg_replication_slots')).toEqual([]);
+    await source.remove();
+  });
+});
+
+describe('a WAL segment of the backup that is gone from pg_wal (PostgreSQL 15)', () => {
+  it('fails the backup naming the segment, instead of committing a backup that cannot be restored', async () => {
+    const source = await startCluster({ major: 15 });
+    await source.sql('CREATE TABLE bookings AS SELECT g AS id FROM generate_series(1, 1000) g');
+    const [setting] = await source.sql<{ setting: string }>("SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'");
+    const walSegmentSize = Number(setting?.setting);
+    let startSegment = '';
+    let removed = false;
+    const sink: DataDirectorySink = {
+      // The start segment disappears while the files are copied (as if something cleaned pg_wal).
+      onEntry: async () => {
+        if (removed) return;
+        removed = true;
+        // Enough WAL that the server has finished with that segment and moved on, then it goes.
+        await source.sql('INSERT INTO bookings SELECT g FROM generate_series(1, 400000) g');
+        await source.sql('SELECT pg_switch_wal()');
+        await rm(join(source.dataDir, 'pg_wal', startSegment));
+      },
+      readContent: async (size, read) => {
+        const into = Buffer.alloc(Math.min(size, 1024 * 1024));
+        for (let done = 0; done < size; ) {
+          const filled = await read(into.subarray(0, Math.min(into.length, size - done)));
+          if (filled === 0) break;
+          done += filled;
+        }
+      },
+      onEntryEnd: () => undefined,
+    };
+    const failure = await withSql(source.connection, (client) =>
+      copyDataDirectory(client, source.dataDir, {
+        label: 'test',
+        walSegmentSize,
+        sink,
+        onStart: (lsn) => {
+          startSegment = segmentFileName(1, segmentNumber(lsn, walSegmentSize), walSegmentSize);
+        },
+      }),
+    ).catch((error: unknown) => error);
+    expect(removed).toBe(true);
+    expect(failure).toMatchObject({ code: 'BACKUP_FAILED' });
+    // Either the segment is missing, or the server re-created it without its first records.
+    expect((failure as Error).message).toMatch(new RegExp(`${startSegment}|valid up to`));
+    // The server goes on, with no backup running and no slot left behind.
+    expect(await source.sql('SELECT slot_name FROM pg_replication_slots')).toEqual([]);
+    expect((await source.sql<{ rows: number }>('SELECT count(*)::int AS rows FROM bookings'))[0]?.rows).toBe(401000);
     await source.remove();
   });
 });

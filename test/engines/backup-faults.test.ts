@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -111,6 +112,28 @@ describe('backup and restore faults (PostgreSQL 15)', () => {
     expect((await copy.sql<{ rows: number; digest: string }>(digest))[0]).toEqual(expected);
     await copy.remove();
     await source.start();
+  });
+
+  it('fails a restore whose chunk no repository holds, leaving a directory PostgreSQL refuses to start', async () => {
+    const newest = await withRepositorySet(await createContext({ configPath: config.path }), 'nas', async (set) => {
+      const repository = set.repositories[0];
+      if (!repository) throw new Error('nas is not open');
+      return repository.readManifest((await repository.listBackupIds()).at(-1) ?? '');
+    });
+    const largest = [...newest.files].sort((a, b) => b.size - a.size)[0];
+    const lost = largest?.chunks[2]?.id ?? '';
+    for (const path of Object.values(config.repositories)) await rm(join(path, ...chunkObjectName(lost).split('/')), { force: true });
+
+    const target = join(root, 'restored-incomplete');
+    const result = await drc(['restore', '--config', config.path, '--target-dir', target, '--immediate', '--json']);
+    expect(result.code).toBe(1);
+    const error = result.json<{ error: { code: string; message: string; hints: string[] } }>().error;
+    expect(error.code).toBe('OBJECT_MISSING');
+    expect(error.message).toContain(chunkObjectName(lost));
+    expect(error.hints.join('\n')).toContain('incomplete');
+    // pg_control is written last: the half-restored directory cannot be started by mistake.
+    expect(existsSync(join(target, 'global', 'pg_control'))).toBe(false);
+    await expect(startClusterFromDataDir(target, 15)).rejects.toThrow();
   });
 
   it('refuses a non-empty target directory and one where PostgreSQL runs, changing nothing', async () => {

@@ -1,5 +1,5 @@
-import { PassThrough } from 'node:stream';
 import { runCli } from '../../src/main/hosts/cli/run.js';
+import { capturedStreams } from './cli.js';
 
 export interface RunningCommand {
   /** What the command wrote to stderr so far (a daemon's log lines, warnings). */
@@ -11,21 +11,14 @@ export interface RunningCommand {
 /** Starts a long-running `drc` command (`wal stream`, `daemon`) in-process; `stop()` is its Ctrl-C. */
 export function drcUntilStopped(args: string[]): RunningCommand {
   const controller = new AbortController();
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const stdin = new PassThrough();
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  stdout.on('data', (chunk: Buffer) => out.push(chunk));
-  stderr.on('data', (chunk: Buffer) => err.push(chunk));
-  stdin.end();
-  const running = runCli(args, { stdout, stderr, stdin, signal: controller.signal });
+  const streams = capturedStreams('');
+  const running = runCli(args, { ...streams, signal: controller.signal });
   return {
-    stderr: () => Buffer.concat(err).toString('utf8'),
+    stderr: streams.err,
     stop: async () => {
       controller.abort();
       const code = await running;
-      return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+      return { code, stdout: streams.out(), stderr: streams.err() };
     },
   };
 }

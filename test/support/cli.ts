@@ -9,8 +9,8 @@ export interface CliRun {
   json<T = Record<string, unknown>>(): T;
 }
 
-/** Runs `drc` in-process with captured streams; `input` is what stdin carries. */
-export async function drc(args: string[], input = ''): Promise<CliRun> {
+/** Streams for an in-process `drc`: stdin carries `input`, stdout and stderr are kept. */
+export function capturedStreams(input: string): { stdout: PassThrough; stderr: PassThrough; stdin: PassThrough; out: () => string; err: () => string } {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const stdin = new PassThrough();
@@ -19,12 +19,18 @@ export async function drc(args: string[], input = ''): Promise<CliRun> {
   stdout.on('data', (chunk: Buffer) => out.push(chunk));
   stderr.on('data', (chunk: Buffer) => err.push(chunk));
   stdin.end(input);
-  const code = await runCli(args, { stdout, stderr, stdin });
-  const text = Buffer.concat(out).toString('utf8');
+  return { stdout, stderr, stdin, out: () => Buffer.concat(out).toString('utf8'), err: () => Buffer.concat(err).toString('utf8') };
+}
+
+/** Runs `drc` in-process with captured streams; `input` is what stdin carries. */
+export async function drc(args: string[], input = ''): Promise<CliRun> {
+  const streams = capturedStreams(input);
+  const code = await runCli(args, streams);
+  const text = streams.out();
   return {
     code,
     stdout: text,
-    stderr: Buffer.concat(err).toString('utf8'),
+    stderr: streams.err(),
     json: <T>() => JSON.parse(text) as T,
   };
 }

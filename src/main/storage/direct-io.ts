@@ -56,3 +56,16 @@ export async function alignedShift(memory: ArrayBufferLike, directory: string): 
 export function openForDirectWrite(path: string, mode: number): Promise<FileHandle> {
   return open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DIRECT, mode);
 }
+
+/**
+ * A positional write of every byte: write(2) may write fewer than asked (a disk filling
+ * up does), and Node passes the short count on without an error. Unchecked, the rest of
+ * the range would stay a hole of zeros in a file that looks complete.
+ */
+export async function writeFully(handle: FileHandle, buffer: Buffer, offset: number, length: number, position: number): Promise<void> {
+  for (let done = 0; done < length; ) {
+    const { bytesWritten } = await handle.write(buffer, offset + done, length - done, position + done);
+    if (bytesWritten <= 0) throw Object.assign(new Error(`wrote ${String(done)} of ${String(length)} bytes: no space left?`), { code: 'ENOSPC' });
+    done += bytesWritten;
+  }
+}

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { DrcError } from '../../shared/errors.js';
-import { alignedShift, directIoBlock, openForDirectWrite, wholeBlocks } from './direct-io.js';
+import { alignedShift, directIoBlock, openForDirectWrite, wholeBlocks, writeFully } from './direct-io.js';
 import { objectNotFound, type ByteRange, type ObjectInfo, type StorageCapabilities, type StorageTarget } from './target.js';
 
 /** Suffix of in-flight writes: never listed, never read, swept by the next writer. */
@@ -38,9 +38,7 @@ export class LocalTarget implements StorageTarget {
   }
 
   async put(name: string, body: Buffer): Promise<void> {
-    const path = this.pathOf(name);
-    const directory = dirname(path);
-    const temporary = `${path}.${randomBytes(6).toString('hex')}${partialSuffix}`;
+    const { path, directory, temporary } = this.placesOf(name);
     await this.io('write', name, async () => {
       await this.ensureDirectory(directory);
       if (!(await this.writeDirect(temporary, body))) await writeDurably(temporary, body, 'w');
@@ -52,6 +50,12 @@ export class LocalTarget implements StorageTarget {
       }
       await syncDirectory(directory);
     });
+  }
+
+  /** An object's file, its directory, and a fresh temporary name beside it for writing. */
+  private placesOf(name: string): { path: string; directory: string; temporary: string } {
+    const path = this.pathOf(name);
+    return { path, directory: dirname(path), temporary: `${path}.${randomBytes(6).toString('hex')}${partialSuffix}` };
   }
 
   /**
@@ -72,7 +76,7 @@ export class LocalTarget implements StorageTarget {
       buffer.fill(0, body.length, length);
       const handle = await openForDirectWrite(path, 0o600);
       try {
-        await handle.write(buffer, 0, length, 0);
+        await writeFully(handle, buffer, 0, length, 0);
         await handle.truncate(body.length);
         await handle.sync();
       } finally {
@@ -91,9 +95,7 @@ export class LocalTarget implements StorageTarget {
    * is as exclusive but shows the content only once written.
    */
   async createExclusive(name: string, body: Buffer): Promise<boolean> {
-    const path = this.pathOf(name);
-    const directory = dirname(path);
-    const temporary = `${path}.${randomBytes(6).toString('hex')}${partialSuffix}`;
+    const { path, directory, temporary } = this.placesOf(name);
     return this.io('write', name, async () => {
       await this.ensureDirectory(directory);
       await writeDurably(temporary, body, 'w');

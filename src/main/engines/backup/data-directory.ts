@@ -2,7 +2,8 @@ import { lstat, open, readdir, readlink, realpath, type FileHandle } from 'node:
 import { join } from 'node:path';
 import type pg from 'pg';
 import { DrcError } from '../../../shared/errors.js';
-import { parseLsn, segmentFileName, segmentNumber, type Lsn } from '../../postgres/lsn.js';
+import { formatLsn, parseLsn, segmentFileName, segmentNumber, segmentStart, type Lsn } from '../../postgres/lsn.js';
+import { WalReader } from '../../postgres/wal/records.js';
 import type { TarEntry } from './tar-reader.js';
 
 /**
@@ -113,13 +114,14 @@ export async function copyDataDirectory(
   options.onStart(startLsn);
 
   let bytesTotal = 0;
-  const copyFile = async (path: string, relative: string): Promise<void> => {
+  /** `required` files must be there; others may vanish between listing and reading. `inspect` sees the content as it is read. */
+  const copyFile = async (path: string, relative: string, required = false, inspect?: (data: Buffer) => void): Promise<void> => {
     let handle: FileHandle;
     try {
       handle = await open(path, 'r');
     } catch (error) {
       // Dropped since the directory was listed: recovery replays the drop.
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !required) return;
       throw error;
     }
     try {
@@ -130,6 +132,7 @@ export async function copyDataDirectory(
       let position = 0;
       await options.sink.readContent(entry.size, async (into) => {
         const { bytesRead } = await handle.read(into, 0, into.length, position);
+        inspect?.(into.subarray(0, bytesRead));
         position += bytesRead;
         return bytesRead;
       });
@@ -151,11 +154,24 @@ export async function copyDataDirectory(
   await addContent(options.sink, 'backup_label', Buffer.from(stop.labelfile));
   if (stop.spcmapfile) await addContent(options.sink, 'tablespace_map', Buffer.from(stop.spcmapfile));
   // As BASE_BACKUP's WAL option: every segment from the start point's to the one holding the stop point.
+  const first = segmentNumber(startLsn, options.walSegmentSize);
   const last = segmentNumber(stopLsn - 1n, options.walSegmentSize);
-  for (let segment = segmentNumber(startLsn, options.walSegmentSize); segment <= last; segment++) {
+  // Read from pg_wal rather than sent by the server, so checked as it is copied: every
+  // record from the first segment's start to the stop point must parse, CRC and chain.
+  const check = new WalReader({ segmentSize: options.walSegmentSize, startLsn: segmentStart(first, options.walSegmentSize) });
+  for (let segment = first; segment <= last; segment++) {
     const name = segmentFileName(timeline, segment, options.walSegmentSize);
-    await copyFile(join(dataDirectory, 'pg_wal', name), `pg_wal/${name}`).catch((error: unknown) => {
-      throw new DrcError('BACKUP_FAILED', `unable to copy WAL segment ${name} of the backup: ${(error as Error).message}`, { cause: error });
+    // Without every one of these segments the backup cannot be restored: a missing one fails it.
+    await copyFile(join(dataDirectory, 'pg_wal', name), `pg_wal/${name}`, true, (data) => check.push(data)).catch((error: unknown) => {
+      throw new DrcError('BACKUP_FAILED', `unable to copy WAL segment ${name} of the backup: ${(error as Error).message}`, {
+        hints: ['the backup needs every WAL segment from its start to its stop; check that pg_wal is readable and that nothing removes segments while a backup runs'],
+        cause: error,
+      });
+    });
+  }
+  if (check.lastValidRecordEnd < stopLsn) {
+    throw new DrcError('BACKUP_FAILED', `unable to use the WAL of the backup: it is valid up to ${formatLsn(check.lastValidRecordEnd)}, short of the backup's stop point ${formatLsn(stopLsn)}`, {
+      hints: ['a segment in pg_wal was removed or rewritten while the backup ran; check what else manages pg_wal, then back up again'],
     });
   }
   await client.query('SELECT pg_drop_replication_slot($1)', [slot]);

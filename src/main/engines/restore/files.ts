@@ -2,6 +2,7 @@ import { chmod, mkdir, open, symlink, utimes, type FileHandle } from 'node:fs/pr
 import { dirname, join } from 'node:path';
 import type { ChunkRef, Manifest, ManifestFile } from '../../repo/manifest.js';
 import { forEachConcurrent } from '../../parallel.js';
+import { writeFully } from '../../storage/direct-io.js';
 import { alignedForDirectIo, blockAligned, openForRestore, type AlignedSlots } from '../direct-io.js';
 import type { ObjectSource } from './object-source.js';
 
@@ -56,7 +57,7 @@ export async function writeDataFiles(manifest: Manifest, targetDir: string, sour
       file.handle ??= await createFile(file);
       // Direct I/O writes from a slot only; a chunk too big for one came in memory of its own.
       const target = file.direct && !alignedForDirectIo(slots, plaintext, position, ref.length) ? (file.buffered ??= await open(file.path, 'r+')) : file.handle;
-      await target.write(plaintext, ref.offset ?? 0, ref.length, position);
+      await writeFully(target, plaintext, ref.offset ?? 0, ref.length, position);
       file.remaining -= 1;
       if (file.remaining > 0) return;
       const handle = file.handle;

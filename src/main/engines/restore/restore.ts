@@ -1,4 +1,5 @@
 import type { RecoveryTarget, RestoreReport } from '../../../shared/contract/restore.js';
+import { DrcError } from '../../../shared/errors.js';
 import { execFile } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -73,24 +74,31 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
   let written: { files: number; bytes: number };
   let wal: Awaited<ReturnType<typeof copyWal>>;
   let done = 0;
+  const onBytes = (bytes: number): void => {
+    done += bytes;
+    progress({ phase: 'fetch', bytesDone: done, bytesTotal: total });
+  };
   try {
-    written = await writeDataFiles(manifest, options.targetDir, source, restoreSlots, (bytes) => {
-      done += bytes;
-      progress({ phase: 'fetch', bytesDone: done, bytesTotal: total });
-    });
+    const rest = await writeDataFiles({ ...manifest, files: manifest.files.filter((file) => file.path !== controlFile) }, options.targetDir, source, restoreSlots, onBytes);
     progress({ phase: 'wal', bytesDone: done, bytesTotal: total });
     wal = await copyWal(plan, options.target, catalog, source, walDirectory(options.targetDir));
+
+    progress({ phase: 'configure', bytesDone: done, bytesTotal: total });
+    await writeRecoveryConfig(options.targetDir, options.target, {
+      pause: options.pause,
+      ...(options.port === undefined ? {} : { port: options.port }),
+      inPlaceTablespaces: plan.backup.record.tablespaces.length > 0,
+      comment: `recovery settings written by DR Console: backup ${plan.backup.record.id}, target ${describeTarget(options.target)}`,
+    });
+    // pg_control last, as pgBackRest does: without it PostgreSQL refuses to start, so a
+    // restore that failed part-way can never be started by mistake as if it were whole.
+    const control = await writeDataFiles({ ...manifest, files: manifest.files.filter((file) => file.path === controlFile) }, options.targetDir, source, restoreSlots, onBytes);
+    written = { files: rest.files + control.files, bytes: rest.bytes + control.bytes };
+  } catch (error) {
+    throw incompleteRestore(error, options.targetDir);
   } finally {
     await pool.close();
   }
-
-  progress({ phase: 'configure', bytesDone: done, bytesTotal: total });
-  await writeRecoveryConfig(options.targetDir, options.target, {
-    pause: options.pause,
-    ...(options.port === undefined ? {} : { port: options.port }),
-    inPlaceTablespaces: plan.backup.record.tablespaces.length > 0,
-    comment: `recovery settings written by DR Console: backup ${plan.backup.record.id}, target ${describeTarget(options.target)}`,
-  });
 
   const ownerWarning = await handOverToServerUser(options.targetDir);
 
@@ -140,6 +148,18 @@ async function handOverToServerUser(targetDir: string): Promise<string | undefin
   if (!owner) return undefined;
   await execFileAsync('chown', ['-R', `${String(owner.uid)}:${String(owner.gid)}`, targetDir]);
   return undefined;
+}
+
+const controlFile = 'global/pg_control';
+
+/** A failed restore, saying that the directory is incomplete and cannot be started, and what to do. */
+function incompleteRestore(error: unknown, targetDir: string): DrcError {
+  const incomplete = `the restore into '${targetDir}' is incomplete and has no ${controlFile}, so PostgreSQL will not start on it: delete the directory and restore again`;
+  if (error instanceof DrcError) return new DrcError(error.code, error.message, { hints: [...error.hints, incomplete], retryable: error.retryable, cause: error });
+  return new DrcError('RESTORE_FAILED', `unable to restore into '${targetDir}': ${error instanceof Error ? error.message : String(error)}`, {
+    hints: ['check the free space and the permissions of the target filesystem', incomplete],
+    cause: error,
+  });
 }
 
 /** A slot holds a whole chunk: the 4 MiB a backup writes, or the largest chunk this manifest reads from, whichever is larger. */

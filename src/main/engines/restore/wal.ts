@@ -7,6 +7,7 @@ import { walHistoryObject, walSegmentObject } from '../../repo/wal-archive.js';
 import type { WalCatalog } from '../wal/catalog.js';
 import type { ObjectSource } from './object-source.js';
 import type { RecoveryPlan } from './select.js';
+import { writeFully } from '../../storage/direct-io.js';
 
 export interface WalCopied {
   segments: number;
@@ -99,7 +100,7 @@ function gapWarning(timeline: number, expected: bigint, next: string): string {
 async function writeSegment(path: string, content: Buffer, segmentSize: number): Promise<void> {
   const handle = await open(path, 'w', 0o600);
   try {
-    await handle.write(content, 0, content.length, 0);
+    await writeFully(handle, content, 0, content.length, 0);
     if (content.length < segmentSize) await handle.truncate(segmentSize);
     await handle.sync();
   } finally {
