@@ -88,7 +88,12 @@ export function inPlaceBackupFailure(error: unknown, dataDirectory: string): Drc
 
 /** Tablespaces live outside the data directory; such clusters are streamed (BASE_BACKUP sends each one). */
 export async function hasTablespaces(dataDirectory: string): Promise<boolean> {
-  return (await readdir(join(dataDirectory, 'pg_tblspc')).catch(() => [])).length > 0;
+  const links = await readdir(join(dataDirectory, 'pg_tblspc')).catch((error: NodeJS.ErrnoException) => {
+    // Only a missing pg_tblspc means none; an unreadable one must not pass for empty.
+    if (error.code === 'ENOENT') return [];
+    throw error;
+  });
+  return links.length > 0;
 }
 
 /**
