@@ -1,7 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import type { BackupRecord } from '../src/shared/contract/backup.js';
+import type { BackupRecord } from '../src/main/repo/backup-record.js';
 import type { RestoreReport } from '../src/shared/contract/restore.js';
 import { drc } from '../test/support/cli.js';
 import { writeTestConfig } from '../test/support/drc-config.js';

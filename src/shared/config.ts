@@ -139,6 +139,12 @@ export const configSchema = z
       .min(1, 'configure at least one repository')
       .refine((repositories) => new Set(repositories.map((r) => r.name)).size === repositories.length, 'repository names must be unique'),
     stateDir: z.string().optional(),
+    /**
+     * Directories kept with a backup that asks for the `files` component (scripts,
+     * certificates, an application's uploads), as absolute paths on the database host.
+     * A restore puts them beside the data directory, never inside it.
+     */
+    files: z.array(z.string().min(1).refine((path) => path.startsWith('/') || /^[A-Za-z]:[\\/]/.test(path), 'must be an absolute path')).optional(),
     retention: retentionConfigSchema.default(retentionConfigSchema.parse({})),
     schedule: scheduleConfigSchema.default(scheduleConfigSchema.parse({})),
     objectives: objectivesConfigSchema.default(objectivesConfigSchema.parse({})),

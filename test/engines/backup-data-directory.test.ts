@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { BackupRecord } from '../../src/shared/contract/backup.js';
+import type { BackupRecord } from '../../src/main/repo/backup-record.js';
 import type { RestoreReport } from '../../src/shared/contract/restore.js';
 import { copyDataDirectory, type DataDirectorySink } from '../../src/main/engines/backup/data-directory.js';
 import { withSql } from '../../src/main/postgres/cluster.js';

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BackupRecord } from '../../src/shared/contract/backup.js';
+import type { BackupRecord } from '../../src/main/repo/backup-record.js';
 import type { RestoreReport } from '../../src/shared/contract/restore.js';
 import { isDrcError } from '../../src/shared/errors.js';
 import { chunkObjectName } from '../../src/main/repo/objects.js';

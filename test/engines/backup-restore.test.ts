@@ -2,7 +2,7 @@ import { chown, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runAsUnprivileged } from '../../src/main/postgres/binaries.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { BackupRecord } from '../../src/shared/contract/backup.js';
+import type { BackupRecord } from '../../src/main/repo/backup-record.js';
 import type { RestoreReport } from '../../src/shared/contract/restore.js';
 import { drc } from '../support/cli.js';
 import { writeTestConfig } from '../support/drc-config.js';

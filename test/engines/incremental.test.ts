@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { BackupRecord } from '../../src/shared/contract/backup.js';
+import type { BackupRecord } from '../../src/main/repo/backup-record.js';
 import type { RestoreReport } from '../../src/shared/contract/restore.js';
 import { drc } from '../support/cli.js';
 import { writeTestConfig } from '../support/drc-config.js';

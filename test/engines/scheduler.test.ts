@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { scheduleConfigSchema, type ScheduleConfig } from '../../src/shared/config.js';
-import { schedulerStateSchema, type ScheduledJob, type SchedulerState } from '../../src/shared/contract/schedule.js';
+import type { ScheduledJob } from '../../src/shared/contract/schedule.js';
+import { schedulerStateSchema, type SchedulerState } from '../../src/main/engines/scheduler/state.js';
 import { DrcError } from '../../src/shared/errors.js';
 import { dueJobs, jobDefinitions, nextRun, nextSlot, previousSlot } from '../../src/main/engines/scheduler/calendar.js';
 import { Scheduler, type JobContext, type JobFunctions, type JobResult, type SchedulerActivity } from '../../src/main/engines/scheduler/scheduler.js';

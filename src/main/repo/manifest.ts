@@ -31,14 +31,33 @@ export const manifestFileSchema = z.object({
 });
 export type ManifestFile = z.infer<typeof manifestFileSchema>;
 
+/**
+ * Without `component`, an attachment is for drc itself (the server's backup_manifest).
+ * With one, it is a file the person asked to keep with the backup, restored beside the
+ * data directory under `<targetDir>.attachments/<name>`: `configurations/<file>` for the
+ * server's configuration files outside the data directory and the console's config,
+ * `files/<directory basename>/<path>` for the directories listed under `files`.
+ */
+export const attachmentSchema = z.object({
+  name: z.string(),
+  size: z.number().int().nonnegative(),
+  chunks: z.array(chunkRefSchema),
+  component: z.enum(['configurations', 'files']).optional(),
+  /** Where the file was read from, for the person restoring it. */
+  source: z.string().optional(),
+  mode: z.number().int().optional(),
+  mtime: z.string().optional(),
+});
+export type Attachment = z.infer<typeof attachmentSchema>;
+
 export const manifestSchema = z.object({
   format: z.literal(1),
   backupId: z.string().regex(/^[0-9A-Za-z_-]+$/),
   createdAt: z.string(),
   backup: z.record(z.string(), z.unknown()),
   files: z.array(manifestFileSchema),
-  /** Content kept with the backup but not restored as a data file (the server's backup_manifest). */
-  attachments: z.array(z.object({ name: z.string(), size: z.number().int().nonnegative(), chunks: z.array(chunkRefSchema) })).default([]),
+  /** Content kept with the backup but not restored as a data file: the server's backup_manifest, and the components beside the data directory. */
+  attachments: z.array(attachmentSchema).default([]),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
 

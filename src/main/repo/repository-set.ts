@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { DrcError, type ErrorData } from '../../shared/errors.js';
 import type { StorageTarget } from '../storage/target.js';
 import type { Compression } from './envelope.js';
@@ -82,7 +82,26 @@ function assertOneSet(headers: Survey['headers']): void {
 }
 
 /** Unlocks every reachable repository. Refuses if none exists yet. */
-export async function openRepositorySet(targets: readonly StorageTarget[], passphrase: string): Promise<RepositorySet> {
+/**
+ * Master keys already unwrapped, for a host that stays up (`drc serve`, the desktop app):
+ * the dashboard calls the services many times a minute, and scrypt is slow on purpose
+ * (0.3–4 s per unlock). Keyed by a hash of the header and the passphrase, so a changed
+ * key slot or passphrase unlocks afresh and a wrong passphrase is never remembered.
+ */
+export class UnlockedKeys {
+  private readonly keys = new Map<string, Buffer>();
+
+  async unlock(header: RepositoryHeader, passphrase: string, repository: string): Promise<Buffer> {
+    const id = createHash('sha256').update(JSON.stringify(header)).update('\0').update(passphrase).digest('hex');
+    const known = this.keys.get(id);
+    if (known) return known;
+    const masterKey = await unlockHeader(header, passphrase, repository);
+    this.keys.set(id, masterKey);
+    return masterKey;
+  }
+}
+
+export async function openRepositorySet(targets: readonly StorageTarget[], passphrase: string, unlocked?: UnlockedKeys): Promise<RepositorySet> {
   const found = await survey(targets);
   assertOneSet(found.headers);
   const first = found.headers[0];
@@ -96,7 +115,7 @@ export async function openRepositorySet(targets: readonly StorageTarget[], passp
       hints: ['run `drc repo init` to create it'],
     });
   }
-  const masterKey = await unlockHeader(first.header, passphrase, first.target.name);
+  const masterKey = unlocked ? await unlocked.unlock(first.header, passphrase, first.target.name) : await unlockHeader(first.header, passphrase, first.target.name);
   const keys = deriveKeys(masterKey);
   const repositories = found.headers.map(({ target, header }) => {
     checkHeaderMac(header, keys.headerKey, target.name);

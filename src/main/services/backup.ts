@@ -1,4 +1,6 @@
-import type { BackupProgress, BackupRecord, BackupType } from '../../shared/contract/backup.js';
+import type { BackupProgress, BackupType } from '../../shared/contract/backup.js';
+import type { BackupRecord } from '../repo/backup-record.js';
+import type { BackupComponent, BackupPriority } from '../../shared/contract/backups.js';
 import { DrcError } from '../../shared/errors.js';
 import { runBackup } from '../engines/backup/backup.js';
 import { listBackups, type CatalogEntry } from '../engines/backup/catalog.js';
@@ -7,18 +9,33 @@ import { clusterConnection, requireCluster, withSql } from '../postgres/cluster.
 import { newEvent, type RepositoryEvent } from '../repo/events.js';
 import { objectPrefixes } from '../repo/objects.js';
 import type { Repository } from '../repo/repository.js';
+import { componentFiles } from './backup-components.js';
 import { withRepositorySet, type ServiceContext } from './context.js';
 
 const defaultSegmentSize = 16 * 1024 * 1024;
 
+export interface BackupRequest {
+  type: BackupType;
+  reason: string;
+  operator?: string;
+  onProgress?: (progress: BackupProgress) => void;
+  /** Named before it starts when the caller must say it at once (the console). */
+  backupId?: string;
+  /** high: an immediate checkpoint; normal: a spread one. Default high, as `drc backup` always did. */
+  priority?: BackupPriority;
+  components?: readonly BackupComponent[];
+  signal?: AbortSignal;
+}
+
 /**
- * A backup records itself when it commits; a backup that fails is recorded here, in the
- * repositories that can be reached, so that the history and the success rate show every
- * attempt — manual or scheduled.
+ * A backup records itself when it commits; a backup that fails or is cancelled is
+ * recorded here, in the repositories that can be reached, so that the history and the
+ * success rate show every attempt — manual or scheduled.
  */
-export async function backup(context: ServiceContext, options: { type: BackupType; reason: string; operator?: string; onProgress?: (progress: BackupProgress) => void }): Promise<BackupRecord> {
+export async function backup(context: ServiceContext, options: BackupRequest): Promise<BackupRecord> {
   const cluster = requireCluster(context.config.cluster);
   const connection = await clusterConnection(cluster, context.secrets);
+  const attachments = await componentFiles(context, connection, options.components ?? ['database']);
   return withRepositorySet(context, undefined, async (set) => {
     try {
       return await runBackup(set, {
@@ -26,13 +43,25 @@ export async function backup(context: ServiceContext, options: { type: BackupTyp
         connection,
         type: options.type,
         reason: options.reason,
+        checkpoint: options.priority === 'normal' ? 'spread' : 'fast',
+        attachments,
+        ...(options.backupId === undefined ? {} : { backupId: options.backupId }),
+        ...(options.signal ? { signal: options.signal } : {}),
         ...(options.operator === undefined ? {} : { operator: options.operator }),
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         ...(cluster.dataDirectory === undefined ? {} : { dataDirectory: cluster.dataDirectory }),
       });
     } catch (error) {
       if (error instanceof DrcError) {
-        const event = newEvent('backup', 'failure', `${options.type} backup of '${cluster.name}' failed: ${error.message}`, { type: options.type, reason: options.reason, cluster: cluster.name, error: error.toData() });
+        const cancelled = options.signal?.aborted === true;
+        const event = newEvent('backup', 'failure', `${options.type} backup of '${cluster.name}' ${cancelled ? 'cancelled' : 'failed'}: ${error.message}`, {
+          type: options.type,
+          reason: options.reason,
+          cluster: cluster.name,
+          cancelled,
+          ...(options.backupId === undefined ? {} : { backupId: options.backupId }),
+          error: error.toData(),
+        });
         // Best effort: the failure itself is what the caller sees; a repository out of reach cannot take its record.
         await Promise.allSettled(set.repositories.map((repository) => repository.appendEvent(event)));
       }

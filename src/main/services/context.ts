@@ -1,6 +1,6 @@
 import type { DrcConfig, RepositoryConfig } from '../../shared/config.js';
 import { loadConfig } from '../config.js';
-import { openRepositorySet, type RepositorySet } from '../repo/repository-set.js';
+import { openRepositorySet, UnlockedKeys, type RepositorySet } from '../repo/repository-set.js';
 import { SecretResolver } from '../secrets/references.js';
 import { openTarget, selectRepositories } from '../storage/registry.js';
 import type { StorageTarget } from '../storage/target.js';
@@ -16,11 +16,19 @@ export interface ServiceContext {
   readonly configPath: string;
   readonly secrets: SecretResolver;
   readonly retry?: RetryPolicy;
+  /** Set by hosts that stay up, so repeated calls do not pay the passphrase's scrypt each time. */
+  readonly unlocked?: UnlockedKeys;
 }
 
-export async function createContext(options: { configPath?: string; secrets?: SecretResolver; retry?: RetryPolicy } = {}): Promise<ServiceContext> {
+export async function createContext(options: { configPath?: string; secrets?: SecretResolver; retry?: RetryPolicy; keepUnlocked?: boolean } = {}): Promise<ServiceContext> {
   const loaded = await loadConfig(options.configPath);
-  return { config: loaded.config, configPath: loaded.path, secrets: options.secrets ?? new SecretResolver(), ...(options.retry ? { retry: options.retry } : {}) };
+  return {
+    config: loaded.config,
+    configPath: loaded.path,
+    secrets: options.secrets ?? new SecretResolver(),
+    ...(options.retry ? { retry: options.retry } : {}),
+    ...(options.keepUnlocked ? { unlocked: new UnlockedKeys() } : {}),
+  };
 }
 
 export function repositoryConfigs(context: ServiceContext, name?: string): RepositoryConfig[] {
@@ -47,5 +55,5 @@ export async function withTargets<T>(context: ServiceContext, name: string | und
 /** Opens and unlocks the repositories (all, or the one named) for the duration of `work`. */
 export async function withRepositorySet<T>(context: ServiceContext, name: string | undefined, work: (set: RepositorySet) => Promise<T>): Promise<T> {
   const passphrase = await resolvePassphrase(context);
-  return withTargets(context, name, async (targets) => work(await openRepositorySet(targets, passphrase)));
+  return withTargets(context, name, async (targets) => work(await openRepositorySet(targets, passphrase, context.unlocked)));
 }

@@ -4,6 +4,7 @@ import type { RepositoryEvent } from '../repo/events.js';
 import { objectPrefixes } from '../repo/objects.js';
 import type { Repository } from '../repo/repository.js';
 import { withRepositorySet, type ServiceContext } from './context.js';
+import { ImmutableObjectCache } from './immutable-cache.js';
 
 /**
  * Operation history: the event records every repository holds, merged. Each record is
@@ -22,6 +23,9 @@ export interface EventHistory {
   /** Records that no repository could give back intact. */
   unreadable: Array<{ object: string; repositories: string[]; message: string }>;
 }
+
+/** Event records are never rewritten: one authenticated read serves every later call. */
+const eventCache = new ImmutableObjectCache<RepositoryEvent>(50_000);
 
 /** Local disks first, then removable media, then the cloud: the same record costs least there. */
 const readCost = { fixed: 0, removable: 1, cloud: 2 } as const;
@@ -57,7 +61,8 @@ export async function readEventHistory(repositories: readonly Repository[], opti
     let lastError = '';
     for (const repository of holder.repositories) {
       try {
-        events.push({ ...(await repository.readEvent(holder.object)), repositories: names });
+        const event = await eventCache.get(`${repository.header.repositoryId}/${holder.object}`, () => repository.readEvent(holder.object));
+        events.push({ ...event, repositories: names });
         return;
       } catch (error) {
         // A damaged or vanished copy: the next repository may hold a good one.

@@ -9,6 +9,12 @@ import {
   verifyReportSchema,
   verifyRequestSchema,
 } from './repository.js';
+import { backupDetailSchema, backupListSchema, backupStartedSchema, backupStartRequestSchema } from './backups.js';
+import { eventExportRequestSchema, eventExportSchema, eventPageSchema, eventQuerySchema } from './events.js';
+import { operationSchema, operationSelectionSchema, operationStartedSchema } from './operations.js';
+import { confirmedPartialRestoreSchema, confirmedRestoreSchema, planRequestSchema, restorePlanSchema, timelineRequestSchema, timelineSchema } from './recovery.js';
+import { restoreTestRecordSchema, restoreTestRequestSchema } from './restore-test.js';
+import { healthReportSchema } from './status.js';
 
 /**
  * The service contract: one plain object that names every service, its methods (with
@@ -42,7 +48,39 @@ export function subscription<Event extends z.ZodType>(event: Event): Subscriptio
   return { kind: 'subscription', event };
 }
 
+const nothing = z.object({}).default({});
+
 export const contract = {
+  status: {
+    report: method(nothing, healthReportSchema),
+  },
+  recovery: {
+    timeline: method(timelineRequestSchema, timelineSchema),
+    /** The dry run: what a restore would do, and whether it can. Writes nothing. */
+    plan: method(planRequestSchema, restorePlanSchema),
+    restore: method(confirmedRestoreSchema, operationStartedSchema),
+    restoreTables: method(confirmedPartialRestoreSchema, operationStartedSchema),
+  },
+  backups: {
+    list: method(nothing, backupListSchema),
+    detail: method(z.object({ backupId: z.string().min(1) }), backupDetailSchema),
+    start: method(backupStartRequestSchema, backupStartedSchema),
+  },
+  restoreTests: {
+    history: method(z.object({ backupId: z.string().optional() }).default({}), z.array(restoreTestRecordSchema)),
+    run: method(restoreTestRequestSchema, operationStartedSchema),
+  },
+  operations: {
+    list: method(nothing, z.array(operationSchema)),
+    cancel: method(operationSelectionSchema, operationSchema),
+    /** Clears a finished operation from the list once the person has read its result. */
+    dismiss: method(operationSelectionSchema, z.object({})),
+    changed: subscription(operationSchema),
+  },
+  events: {
+    query: method(eventQuerySchema, eventPageSchema),
+    export: method(eventExportRequestSchema, eventExportSchema),
+  },
   repository: {
     info: method(repositorySelectionSchema, z.array(repositoryInfoSchema)),
     verify: method(verifyRequestSchema, verifyReportSchema),

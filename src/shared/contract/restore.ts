@@ -33,5 +33,7 @@ export const restoreReportSchema = z.object({
   warnings: z.array(z.string()),
   durationMs: z.number(),
   pause: z.boolean(),
+  /** Where the backup's configuration files and listed directories were put, beside the data directory; absent when it had none. */
+  attachmentsDir: z.string().optional(),
 });
 export type RestoreReport = z.infer<typeof restoreReportSchema>;

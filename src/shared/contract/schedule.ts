@@ -1,9 +1,9 @@
 import { z } from 'zod';
 
 /**
- * The scheduler's jobs and what it remembers about them. The state is persisted as JSON
- * in the state directory, so after sleep, a restart or a crash the scheduler knows what
- * ran, what was missed and what was interrupted; `drc status` reads it for next runs.
+ * The scheduler's jobs as the dashboard and `drc status` show them: what each does, its
+ * last run and its next. What the scheduler stores on disk is its own format
+ * (src/main/engines/scheduler/state.ts).
  */
 export const scheduledJobSchema = z.enum(['wal-stream', 'restore-point', 'full-backup', 'archive-backup', 'restore-test', 'expire', 'verify']);
 export type ScheduledJob = z.infer<typeof scheduledJobSchema>;
@@ -28,26 +28,6 @@ export const jobRunSchema = z.object({
   error: errorDataSchema.optional(),
 });
 export type JobRun = z.infer<typeof jobRunSchema>;
-
-export const jobStateSchema = z.object({
-  /** When the scheduler first ran with this job enabled: slots before it are not "missed". */
-  since: z.string(),
-  /** Start of the newest run that was not abandoned: every slot up to here is done. */
-  coveredAt: z.string().optional(),
-  /** Start of the newest run that succeeded (fully or partly): a full backup's restore test follows it. */
-  succeededAt: z.string().optional(),
-  lastRun: jobRunSchema.optional(),
-  /** Present while the job runs; found at load, it means the previous scheduler died mid-run. */
-  running: z.object({ startedAt: z.string(), reason: runReasonSchema }).optional(),
-});
-export type JobState = z.infer<typeof jobStateSchema>;
-
-export const schedulerStateSchema = z.object({
-  format: z.literal(1),
-  cluster: z.string(),
-  jobs: z.partialRecord(scheduledJobSchema, jobStateSchema),
-});
-export type SchedulerState = z.infer<typeof schedulerStateSchema>;
 
 /** One line of "next scheduled runs". */
 export const scheduleEntrySchema = z.object({

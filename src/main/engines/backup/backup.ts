@@ -1,12 +1,14 @@
+import { open, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import type { BackupProgress, BackupRecord, BackupType } from '../../../shared/contract/backup.js';
+import type { BackupProgress, BackupType } from '../../../shared/contract/backup.js';
+import type { BackupRecord } from '../../repo/backup-record.js';
 import { DrcError, type ErrorData } from '../../../shared/errors.js';
 import { formatLsn } from '../../postgres/lsn.js';
 import { withSql } from '../../postgres/cluster.js';
 import { ReplicationConnection } from '../../postgres/replication/connection.js';
 import type { BaseBackupStart, ReplicationConnectionOptions } from '../../postgres/replication/types.js';
 import { currentOperator, newEvent } from '../../repo/events.js';
-import type { Manifest, ManifestFile } from '../../repo/manifest.js';
+import type { Attachment, ChunkRef, Manifest, ManifestFile } from '../../repo/manifest.js';
 import { inEveryRepository, lockAll, releaseAll, type Repository } from '../../repo/repository.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
 import { SharedSlots } from '../../repo/shared-slots.js';
@@ -29,6 +31,21 @@ export interface BackupOptions {
   readonly dataDirectory?: string;
   readonly onProgress?: (progress: BackupProgress) => void;
   readonly now?: () => Date;
+  /** Chosen by the caller when it must name the backup before it starts (the console returns it at once); default from the start time. */
+  readonly backupId?: string;
+  /** `fast` (default): an immediate checkpoint, the backup starts at once with an I/O burst; `spread`: the server paces the checkpoint. */
+  readonly checkpoint?: 'fast' | 'spread';
+  /** Files kept with the backup and restored beside the data directory (configuration files, listed directories). */
+  readonly attachments?: readonly AttachmentFile[];
+  /** Aborting stops the stream and writes no manifest: nothing is committed, the locks are released. */
+  readonly signal?: AbortSignal;
+}
+
+/** A file to attach: read from `path`, stored under `name` (`configurations/…`, `files/…`). */
+export interface AttachmentFile {
+  readonly component: 'configurations' | 'files';
+  readonly name: string;
+  readonly path: string;
 }
 
 /** The lock a backup holds on each repository: one backup of a cluster at a time. */
@@ -56,9 +73,20 @@ export async function runBackup(set: RepositorySet, options: BackupOptions): Pro
   const sealer = new ChunkSealer(set.keys, set.repositories[0]?.compression ?? 'zstd', slots);
   try {
     return await backUp(set, { ...options, chunker }, sealer, slots);
+  } catch (error) {
+    if (options.signal?.aborted) throw cancelledBackup(error);
+    throw error;
   } finally {
     await sealer.close();
   }
+}
+
+/** A cancelled backup says so, whatever the interrupted step failed with (a closed stream, usually). */
+function cancelledBackup(error: unknown): DrcError {
+  return new DrcError('BACKUP_FAILED', 'the backup was cancelled before it committed: no manifest was written, so no backup exists', {
+    hints: ['chunks it already stored are reused by the next backup, or removed by `drc expire` after the grace period'],
+    cause: error,
+  });
 }
 
 async function backUp(set: RepositorySet, options: BackupOptions & { chunker: ChunkerOptions }, sealer: ChunkSealer, slots: SharedSlots): Promise<BackupRecord> {
@@ -67,7 +95,14 @@ async function backUp(set: RepositorySet, options: BackupOptions & { chunker: Ch
   const progress = new ProgressMeter(options.onProgress, now);
   progress.report('connect', 0);
 
+  options.signal?.throwIfAborted();
   const connection = await ReplicationConnection.connect(options.connection);
+  // Cancelling closes the replication connection: the server ends BASE_BACKUP, and the stream fails at once.
+  let closing: Promise<void> | undefined;
+  const closeOnAbort = (): void => {
+    closing = connection.close();
+  };
+  options.signal?.addEventListener('abort', closeOnAbort, { once: true });
   try {
     const identity = await connection.identifySystem();
     const walSegmentSize = await connection.walSegmentSizeBytes();
@@ -76,6 +111,7 @@ async function backUp(set: RepositorySet, options: BackupOptions & { chunker: Ch
 
     const locks = await lockAll(repositories, `${options.type} backup`, { lock: backupLock });
     try {
+      options.signal?.throwIfAborted();
       const previous = await findLatestBackup(repositories);
       if (previous && previous.record.systemId !== identity.systemId) {
         throw new DrcError('REPO_MISMATCH', `unable to back up cluster '${options.cluster}' (system ${identity.systemId}) into repositories holding backups of system ${previous.record.systemId}`, {
@@ -93,15 +129,18 @@ async function backUp(set: RepositorySet, options: BackupOptions & { chunker: Ch
         const direct = native || (connection.serverVersion >= 170000 && (await summarizeWalIsOn(options.connection))) ? undefined : await readDataDirectory(options, identity.systemId, walSegmentSize, writer, slots, progress, unchanged);
         const streamed = direct ?? (await streamBaseBackup(connection, writer, options, slots, progress, incrementalFrom && previous ? { manifest: incrementalFrom, previous: previous.manifest, repository: previous.repository } : undefined, unchanged));
 
+        const attachments = [...streamed.attachments, ...(await storeAttachments(options.attachments ?? [], writer, options.chunker.chunkSize, options.signal))];
         progress.report('commit', streamed.bytesRead);
         const failures = await writer.drain();
+        // The last moment a cancel takes effect: past here the manifest is written and the backup exists.
+        options.signal?.throwIfAborted();
         const stoppedAt = now();
         const nextXid = await withSql(options.connection, async (client) => {
           const result = await client.query<{ next: string }>('SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS next');
           return result.rows[0]?.next;
         });
         const record: BackupRecord = {
-          id: backupId(startedAt, options.type),
+          id: options.backupId ?? backupId(startedAt, options.type),
           type: options.type,
           reason: options.reason,
           operator: options.operator ?? currentOperator(),
@@ -125,10 +164,11 @@ async function backUp(set: RepositorySet, options: BackupOptions & { chunker: Ch
           ...(native && previous ? { incrementalFrom: previous.record.id } : {}),
           nativeIncremental: native,
           tablespaces: streamed.tablespaces,
+          components: ['database', ...new Set((options.attachments ?? []).map((file) => file.component))],
           repositories: [],
           missingCopies: [...failures].map(([repository, error]) => ({ repository, error })),
         };
-        const committed = await commitManifests(writer.liveRepositories(), record, streamed.files, streamed.attachments, now);
+        const committed = await commitManifests(writer.liveRepositories(), record, streamed.files, attachments, now);
         record.repositories = committed.written;
         record.missingCopies.push(
           ...committed.failed,
@@ -150,8 +190,45 @@ async function backUp(set: RepositorySet, options: BackupOptions & { chunker: Ch
       await releaseAll(locks);
     }
   } finally {
-    await connection.close();
+    options.signal?.removeEventListener('abort', closeOnAbort);
+    await (closing ?? connection.close());
   }
+}
+
+/**
+ * The attachments, each read from its file in chunk-size pieces and stored like data
+ * chunks (sealed, deduplicated, in every repository). A file that cannot be read fails
+ * the backup: the person asked for it, and a backup silently without it would be found
+ * out only at restore time.
+ */
+async function storeAttachments(files: readonly AttachmentFile[], writer: ChunkWriter, chunkSize: number, signal: AbortSignal | undefined): Promise<Attachment[]> {
+  const stored: Attachment[] = [];
+  for (const file of files) {
+    signal?.throwIfAborted();
+    let handle: FileHandle;
+    try {
+      handle = await open(file.path, 'r');
+    } catch (error) {
+      throw new DrcError('BACKUP_FAILED', `unable to attach '${file.path}' to the backup: ${(error as Error).message}`, {
+        hints: ['the components configurations and files are read by drc on the database host: run it there as a user that may read them, or leave the component out'],
+        cause: error,
+      });
+    }
+    try {
+      const info = await handle.stat();
+      const chunks: ChunkRef[] = [];
+      for (let offset = 0; offset < info.size; offset += chunkSize) {
+        // Each piece is a buffer of its own: the writer hands it to a worker thread.
+        const piece = Buffer.alloc(Math.min(chunkSize, info.size - offset));
+        const { bytesRead } = await handle.read(piece, 0, piece.length, offset);
+        chunks.push(await writer.store(piece.subarray(0, bytesRead)));
+      }
+      stored.push({ name: file.name, size: chunks.reduce((sum, chunk) => sum + chunk.length, 0), chunks, component: file.component, source: file.path, mode: info.mode & 0o7777, mtime: info.mtime.toISOString() });
+    } finally {
+      await handle.close();
+    }
+  }
+  return stored;
 }
 
 interface Streamed {
@@ -182,7 +259,7 @@ async function streamBaseBackup(
   let end: Awaited<ReturnType<ReplicationConnection['baseBackup']>>;
   try {
     end = await connection.baseBackup(
-      { label: `dr-console ${options.type}`, fastCheckpoint: true, includeWal: true, ...(incremental ? { incrementalFrom: incremental.manifest } : {}) },
+      { label: `dr-console ${options.type}`, fastCheckpoint: options.checkpoint !== 'spread', includeWal: true, ...(incremental ? { incrementalFrom: incremental.manifest } : {}) },
       {
         onStart: (value) => {
           start = value;
@@ -238,6 +315,7 @@ async function readDataDirectory(options: BackupOptions, systemId: string, walSe
         onEntry: (entry) => chunker.onEntry(entry),
         readContent: (size, read) =>
           chunker.readContent(size, async (into) => {
+            options.signal?.throwIfAborted();
             const filled = await read(into);
             progress.report('stream', chunker.bytesRead + filled);
             return filled;
@@ -246,7 +324,7 @@ async function readDataDirectory(options: BackupOptions, systemId: string, walSe
       };
       let copied: Awaited<ReturnType<typeof copyDataDirectory>>;
       try {
-        copied = await copyDataDirectory(client, dataDirectory, { label: `dr-console ${options.type}`, walSegmentSize, sink, onStart: () => progress.report('stream', 0) });
+        copied = await copyDataDirectory(client, dataDirectory, { label: `dr-console ${options.type}`, fastCheckpoint: options.checkpoint !== 'spread', walSegmentSize, sink, onStart: () => progress.report('stream', 0) });
       } catch (error) {
         // Chunks already handed to the workers finish before the failure is reported.
         await chunker.settle().catch(() => undefined);

@@ -1,4 +1,4 @@
-import { backupRecordSchema, type BackupRecord } from '../../../shared/contract/backup.js';
+import { backupRecordSchema, type BackupRecord } from '../../repo/backup-record.js';
 import { DrcError } from '../../../shared/errors.js';
 import type { Manifest } from '../../repo/manifest.js';
 import type { Repository } from '../../repo/repository.js';

@@ -106,6 +106,8 @@ export async function copyDataDirectory(
   dataDirectory: string,
   options: {
     label: string;
+    /** An immediate checkpoint (default) or one the server spreads over checkpoint_completion_target. */
+    fastCheckpoint?: boolean;
     walSegmentSize: number;
     sink: DataDirectorySink;
     onStart: (startLsn: Lsn) => void;
@@ -114,7 +116,7 @@ export async function copyDataDirectory(
   const slot = `drc_backup_${String(process.pid)}_${String(Date.now())}`;
   // Reserves WAL from now on for as long as this session lives: the segments up to the stop point cannot be recycled before they are read.
   await client.query('SELECT pg_create_physical_replication_slot($1, true, true)', [slot]);
-  const started = await client.query<{ lsn: string }>('SELECT pg_backup_start($1, true)::text AS lsn', [options.label]);
+  const started = await client.query<{ lsn: string }>('SELECT pg_backup_start($1, $2)::text AS lsn', [options.label, options.fastCheckpoint ?? true]);
   const startLsn = parseLsn(started.rows[0]?.lsn ?? '');
   options.onStart(startLsn);
 

@@ -59,7 +59,7 @@ export async function runPartialRestore(set: RepositorySet, options: PartialRest
   try {
     let clock = Date.now();
     progress({ phase: 'restore', detail: `backup ${plan.backup.record.id}` });
-    await restoreIntoScratch(plan, scratch, options.target);
+    await restoreIntoScratch(plan, scratch, options.target, undefined, options.signal);
     timings.restoreDurationMs = Date.now() - clock;
     clock = Date.now();
     progress({ phase: 'start', detail: `PostgreSQL ${plan.binaries.version}` });

@@ -1,4 +1,4 @@
-import type { BackupRecord } from '../../../shared/contract/backup.js';
+import type { BackupRecord } from '../../repo/backup-record.js';
 import type { RecoveryTarget, RestoreReport } from '../../../shared/contract/restore.js';
 import { parseLsn, parseSegmentFileName, segmentNumber } from '../../postgres/lsn.js';
 import type { ScratchInstance } from '../../postgres/scratch-instance.js';

@@ -17,7 +17,8 @@ export type RestoreTestPhase = 'cleanup' | 'select' | 'restore' | 'checksums' | 
 export interface RestoreTestOptions extends ScratchRecoveryOptions {
   /** `latest` (everything the repositories hold after the backup) or a time. */
   readonly target: RecoveryTarget;
-  readonly onProgress?: (progress: { phase: RestoreTestPhase; detail: string }) => void;
+  /** Bytes are given while the backup is restored into the scratch directory. */
+  readonly onProgress?: (progress: { phase: RestoreTestPhase; detail: string; bytesDone?: number; bytesTotal?: number }) => void;
 }
 
 /**
@@ -109,7 +110,7 @@ interface Outcome {
 }
 
 /** Steps 3–7. Each records its check; a step whose result the next ones need ends the run when it fails. */
-async function runChecks(plan: ScratchRestorePlan, scratch: ScratchInstance, log: TestLog, options: RestoreTestOptions, progress: (progress: { phase: RestoreTestPhase; detail: string }) => void): Promise<Outcome> {
+async function runChecks(plan: ScratchRestorePlan, scratch: ScratchInstance, log: TestLog, options: RestoreTestOptions, progress: NonNullable<RestoreTestOptions['onProgress']>): Promise<Outcome> {
   const outcome: Outcome = { restoreDurationMs: 0, recoveryDurationMs: 0 };
   const interrupted = (): boolean => options.signal?.aborted === true;
   const stopHere = (next: Parameters<TestLog['fail']>[0]): boolean => {
@@ -121,7 +122,13 @@ async function runChecks(plan: ScratchRestorePlan, scratch: ScratchInstance, log
   progress({ phase: 'restore', detail: `backup ${plan.backup.record.id}` });
   let report: RestoreReport;
   try {
-    report = await restoreIntoScratch(plan, scratch, options.target, (value) => progress({ phase: 'restore', detail: `${value.phase} ${String(Math.round(value.bytesDone / 1048576))} of ${String(Math.round(value.bytesTotal / 1048576))} MiB` }));
+    report = await restoreIntoScratch(
+      plan,
+      scratch,
+      options.target,
+      (value) => progress({ phase: 'restore', detail: `${value.phase} ${String(Math.round(value.bytesDone / 1048576))} of ${String(Math.round(value.bytesTotal / 1048576))} MiB`, bytesDone: value.bytesDone, bytesTotal: value.bytesTotal }),
+      options.signal,
+    );
   } catch (error) {
     outcome.restoreDurationMs = Date.now() - clock;
     const code = error instanceof DrcError ? error.code : undefined;

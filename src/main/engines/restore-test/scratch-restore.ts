@@ -63,8 +63,9 @@ function restoreSources(set: RepositorySet, from: string | undefined): Repositor
   });
 }
 
-export function restoreIntoScratch(plan: ScratchRestorePlan, scratch: ScratchInstance, target: RecoveryTarget, onProgress?: RestoreOptions['onProgress']): Promise<RestoreReport> {
-  return runRestore(plan.sources, { targetDir: scratch.dataDir, target, backupId: plan.backup.record.id, pause: false, ...(onProgress ? { onProgress } : {}) });
+/** A scratch copy is for checking the data: attachments (configuration files, listed directories) are not restored beside it. */
+export function restoreIntoScratch(plan: ScratchRestorePlan, scratch: ScratchInstance, target: RecoveryTarget, onProgress?: RestoreOptions['onProgress'], signal?: AbortSignal): Promise<RestoreReport> {
+  return runRestore(plan.sources, { targetDir: scratch.dataDir, target, backupId: plan.backup.record.id, pause: false, attachments: false, ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) });
 }
 
 /** The server's backup_manifest kept with the backup, from the first source repository whose copy reads. */

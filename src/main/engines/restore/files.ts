@@ -38,7 +38,7 @@ interface RestoredFile {
  * files, or the zero chunk a relation's empty stretches share) — as many chunks at once
  * as there are slots; each file fsynced and closed after its last chunk; then symbolic links.
  */
-export async function writeDataFiles(manifest: Manifest, targetDir: string, source: ObjectSource, { slots, directIo }: AlignedSlots, onBytes: (bytes: number) => void): Promise<{ files: number; bytes: number }> {
+export async function writeDataFiles(manifest: Manifest, targetDir: string, source: ObjectSource, { slots, directIo }: AlignedSlots, onBytes: (bytes: number) => void, signal?: AbortSignal): Promise<{ files: number; bytes: number }> {
   const directories = manifest.files.filter((file) => file.type === 'directory');
   for (const directory of directories) await mkdir(join(targetDir, directory.path), { recursive: true, mode: 0o700 });
   const files = manifest.files.filter((file) => file.type === 'file');
@@ -71,6 +71,8 @@ export async function writeDataFiles(manifest: Manifest, targetDir: string, sour
 
   try {
     await forEachConcurrent(piecesByChunk(restored), slots.count, async ([id, pieces]) => {
+      // Checked between chunks: a cancelled restore stops with every write it began settled.
+      signal?.throwIfAborted();
       const slot = await slots.acquire();
       try {
         const plaintext = await source.chunkInto(id, slot);

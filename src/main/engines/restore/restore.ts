@@ -1,12 +1,13 @@
 import type { RecoveryTarget, RestoreReport } from '../../../shared/contract/restore.js';
 import { DrcError } from '../../../shared/errors.js';
 import { execFile } from 'node:child_process';
-import { stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { chmod, mkdir, open, readdir, rm, stat, utimes } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { runAsUnprivileged } from '../../postgres/binaries.js';
 import { newEvent } from '../../repo/events.js';
-import { decodeManifest, manifestObjectName, type Manifest } from '../../repo/manifest.js';
+import { decodeManifest, manifestObjectName, type Attachment, type Manifest } from '../../repo/manifest.js';
+import { chunkObjectName } from '../../repo/objects.js';
 import { recordInEvery } from '../../repo/repository.js';
 import { CryptoPool } from '../../repo/crypto-pool.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
@@ -32,8 +33,14 @@ export interface RestoreOptions {
   readonly from?: string;
   readonly pause: boolean;
   readonly port?: number;
-  readonly onProgress?: (progress: { phase: 'select' | 'fetch' | 'wal' | 'configure' | 'done'; bytesDone: number; bytesTotal: number }) => void;
+  readonly onProgress?: (progress: { phase: 'select' | 'fetch' | 'wal' | 'attachments' | 'configure' | 'done'; bytesDone: number; bytesTotal: number }) => void;
   readonly now?: () => Date;
+  /** Restore the backup's attachments beside the target (default); a scratch copy for a test leaves them out. */
+  readonly attachments?: boolean;
+  /** Aborting stops fetching and removes everything this restore wrote (the target was new or empty when it began). */
+  readonly signal?: AbortSignal;
+  /** More for the restore event's details (the console's disaster-recovery fields), from the finished report. */
+  readonly eventDetails?: (report: RestoreReport) => Record<string, unknown>;
 }
 
 /**
@@ -61,13 +68,18 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
   const plan = await selectBackup(backups, options.target, catalog, options.backupId);
   const holders = repositories.filter((repository) => plan.backup.repositories.includes(repository.name));
 
+  options.signal?.throwIfAborted();
+  const existed = await pathExists(options.targetDir);
   await prepareTargetDirectory(options.targetDir);
 
   const preferredFirst = [...holders, ...repositories.filter((repository) => !holders.includes(repository))];
   // The manifest sizes the shared slots the crypto pool is built on, so it is opened here, before the pool exists.
   const manifestSource = new ObjectSource(preferredFirst);
   const manifest = await readManifestWithFallback(manifestSource, plan.backup.record.id);
-  const total = manifest.files.reduce((sum, file) => sum + file.size, 0);
+  const beside = options.attachments === false ? [] : manifest.attachments.filter((attachment) => attachment.component !== undefined);
+  const attachmentsDir = attachmentsDirectory(options.targetDir);
+  if (beside.length > 0) await prepareAttachmentsDirectory(attachmentsDir);
+  const total = manifest.files.reduce((sum, file) => sum + file.size, 0) + beside.reduce((sum, attachment) => sum + attachment.size, 0);
   const restoreSlots = await alignedSlots(chunksInFlight, slotSizeFor(manifest), options.targetDir);
   const pool = new CryptoPool(set.keys, holders[0]?.compression ?? 'zstd', restoreSlots.slots);
   const source = new ObjectSource(preferredFirst, pool);
@@ -79,9 +91,13 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
     progress({ phase: 'fetch', bytesDone: done, bytesTotal: total });
   };
   try {
-    const rest = await writeDataFiles({ ...manifest, files: manifest.files.filter((file) => file.path !== controlFile) }, options.targetDir, source, restoreSlots, onBytes);
+    const rest = await writeDataFiles({ ...manifest, files: manifest.files.filter((file) => file.path !== controlFile) }, options.targetDir, source, restoreSlots, onBytes, options.signal);
     progress({ phase: 'wal', bytesDone: done, bytesTotal: total });
-    wal = await copyWal(plan, options.target, catalog, source, walDirectory(options.targetDir));
+    wal = await copyWal(plan, options.target, catalog, source, walDirectory(options.targetDir), options.signal);
+    if (beside.length > 0) {
+      progress({ phase: 'attachments', bytesDone: done, bytesTotal: total });
+      await writeAttachments(beside, attachmentsDir, manifestSource, onBytes, options.signal);
+    }
 
     progress({ phase: 'configure', bytesDone: done, bytesTotal: total });
     await writeRecoveryConfig(options.targetDir, options.target, {
@@ -92,9 +108,15 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
     });
     // pg_control last, as pgBackRest does: without it PostgreSQL refuses to start, so a
     // restore that failed part-way can never be started by mistake as if it were whole.
+    options.signal?.throwIfAborted();
     const control = await writeDataFiles({ ...manifest, files: manifest.files.filter((file) => file.path === controlFile) }, options.targetDir, source, restoreSlots, onBytes);
     written = { files: rest.files + control.files, bytes: rest.bytes + control.bytes };
   } catch (error) {
+    if (options.signal?.aborted) {
+      // Every write has settled (the loops stop between chunks and segments): what is on disk now is all this restore wrote.
+      await removeWritten(options.targetDir, existed, beside.length > 0 ? attachmentsDir : undefined);
+      throw new DrcError('RESTORE_FAILED', `the restore into '${options.targetDir}' was cancelled: what it had written was removed`, { hints: ['nothing else was changed; start the restore again when ready'], cause: error });
+    }
     throw incompleteRestore(error, options.targetDir);
   } finally {
     await pool.close();
@@ -121,8 +143,9 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
     warnings: [...wal.warnings, ...(ownerWarning ? [ownerWarning] : [])],
     durationMs: now().getTime() - started.getTime(),
     pause: options.pause,
+    ...(beside.length > 0 ? { attachmentsDir } : {}),
   };
-  const event = newEvent('restore', report.fallbacks.length === 0 && report.warnings.length === 0 ? 'success' : 'partial', `restored backup ${report.backupId} to ${describeTarget(options.target)} into ${options.targetDir}`, { ...report });
+  const event = newEvent('restore', report.fallbacks.length === 0 && report.warnings.length === 0 ? 'success' : 'partial', `restored backup ${report.backupId} to ${describeTarget(options.target)} into ${options.targetDir}`, { ...report, ...options.eventDetails?.(report) });
   // The restore is done whether or not its record can be written (a break-glass restore
   // from a write-protected stick): a repository that cannot take it becomes a warning.
   const { failed } = await recordInEvery(set.repositories, event);
@@ -151,6 +174,69 @@ async function handOverToServerUser(targetDir: string): Promise<string | undefin
 }
 
 const controlFile = 'global/pg_control';
+
+/** Beside the data directory, never inside it: a server never reads them, and `pg_ctl start` sees a clean data directory. */
+export function attachmentsDirectory(targetDir: string): string {
+  return `${resolve(targetDir)}.attachments`;
+}
+
+async function pathExists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Like the target itself: a new or empty directory, so a restore never mixes its files with older ones. */
+async function prepareAttachmentsDirectory(dir: string): Promise<void> {
+  const entries = await readdir(dir).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  });
+  if (entries.length > 0) {
+    throw new DrcError('RESTORE_TARGET_NOT_EMPTY', `unable to restore the backup's attachments into '${dir}': the directory is not empty`, {
+      hints: ['the configuration files and listed directories kept with the backup go beside the data directory: move the old directory aside, or choose another target directory'],
+    });
+  }
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+}
+
+/**
+ * The attachments, one file at a time (configuration files and listed directories are
+ * small beside the data), each written under `dir` at its name with its mode and time.
+ */
+async function writeAttachments(attachments: readonly Attachment[], dir: string, source: ObjectSource, onBytes: (bytes: number) => void, signal: AbortSignal | undefined): Promise<void> {
+  for (const attachment of attachments) {
+    signal?.throwIfAborted();
+    const path = resolve(dir, attachment.name);
+    // The name comes from an authenticated manifest; this keeps even a defective one inside `dir`.
+    if (!path.startsWith(`${dir}${sep}`)) throw new DrcError('OBJECT_CORRUPT', `unable to restore attachment '${attachment.name}': its name leads outside '${dir}'`, { hints: ['run `drc verify` on the repositories'] });
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    const handle = await open(path, 'wx', attachment.mode ?? 0o600);
+    try {
+      for (const chunk of attachment.chunks) {
+        const plaintext = await source.read(chunkObjectName(chunk.id));
+        await handle.write(plaintext, chunk.offset ?? 0, chunk.length);
+      }
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    if (attachment.mode !== undefined) await chmod(path, attachment.mode);
+    if (attachment.mtime !== undefined) await utimes(path, new Date(attachment.mtime), new Date(attachment.mtime));
+    onBytes(attachment.size);
+  }
+}
+
+/** After a cancel: the target back to how it was (empty, or absent), and the attachments directory gone. */
+async function removeWritten(targetDir: string, existed: boolean, attachmentsDir: string | undefined): Promise<void> {
+  if (existed) {
+    for (const entry of await readdir(targetDir)) await rm(join(targetDir, entry), { recursive: true, force: true });
+  } else {
+    await rm(targetDir, { recursive: true, force: true });
+  }
+  if (attachmentsDir !== undefined) await rm(attachmentsDir, { recursive: true, force: true });
+}
 
 /** A failed restore, saying that the directory is incomplete and cannot be started, and what to do. */
 function incompleteRestore(error: unknown, targetDir: string): DrcError {

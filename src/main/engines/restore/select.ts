@@ -1,4 +1,4 @@
-import type { BackupRecord } from '../../../shared/contract/backup.js';
+import type { BackupRecord } from '../../repo/backup-record.js';
 import type { RecoveryTarget } from '../../../shared/contract/restore.js';
 import { DrcError } from '../../../shared/errors.js';
 import { parseLsn, type Lsn } from '../../postgres/lsn.js';

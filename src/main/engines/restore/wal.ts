@@ -26,7 +26,7 @@ export interface WalCopied {
  * written zero-padded to full size, and recovery stops cleanly at the end of its valid
  * records — that is how the last seconds before a crash are recovered.
  */
-export async function copyWal(plan: RecoveryPlan, target: RecoveryTarget, catalog: WalCatalog, source: ObjectSource, walDir: string): Promise<WalCopied> {
+export async function copyWal(plan: RecoveryPlan, target: RecoveryTarget, catalog: WalCatalog, source: ObjectSource, walDir: string, signal?: AbortSignal): Promise<WalCopied> {
   const record = plan.backup.record;
   // The backup carries the WAL from its start to its stop segment in its own pg_wal/;
   // the archive is needed from the stop segment on (its copy of that one may be fuller).
@@ -59,6 +59,7 @@ export async function copyWal(plan: RecoveryPlan, target: RecoveryTarget, catalo
         break;
       }
       expected += 1n;
+      signal?.throwIfAborted();
       const partial = holding.complete.length === 0;
       if (partial && step.endLsn !== undefined) continue;
       const name = walSegmentObject(step.timeline, holding.file, partial);

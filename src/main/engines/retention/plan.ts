@@ -1,5 +1,6 @@
 import type { RetentionConfig } from '../../../shared/config.js';
-import type { BackupRecord, BackupType } from '../../../shared/contract/backup.js';
+import type { BackupType } from '../../../shared/contract/backup.js';
+import type { BackupRecord } from '../../repo/backup-record.js';
 import type { WalRange } from '../../../shared/contract/retention.js';
 import { parseLsn, parseSegmentFileName, segmentFileName, segmentNumber } from '../../postgres/lsn.js';
 import type { WalObject } from '../../repo/wal-archive.js';

@@ -1,5 +1,6 @@
 import type { ScheduleConfig } from '../../../shared/config.js';
-import type { JobState, RunReason, ScheduleEntry, ScheduledJob, SchedulerState } from '../../../shared/contract/schedule.js';
+import type { RunReason, ScheduleEntry, ScheduledJob } from '../../../shared/contract/schedule.js';
+import type { JobState, SchedulerState } from './state.js';
 
 /**
  * The schedule as pure arithmetic on dates: which jobs exist, when their slots fall (local

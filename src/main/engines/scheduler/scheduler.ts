@@ -1,6 +1,7 @@
 import type { ScheduleConfig } from '../../../shared/config.js';
 import { toErrorData } from '../../../shared/contract/index.js';
-import type { JobOutcome, JobRun, RunReason, ScheduledJob, SchedulerState } from '../../../shared/contract/schedule.js';
+import type { JobOutcome, JobRun, RunReason, ScheduledJob } from '../../../shared/contract/schedule.js';
+import type { SchedulerState } from './state.js';
 import type { ErrorData } from '../../../shared/errors.js';
 import { dueJobs, interruptedRunsAbandoned, jobDefinitions, nextRun, withJobsSeen, type JobDefinition } from './calendar.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';

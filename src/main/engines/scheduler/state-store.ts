@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { DrcConfig } from '../../../shared/config.js';
-import { schedulerStateSchema, type SchedulerState } from '../../../shared/contract/schedule.js';
+import { schedulerStateSchema, type SchedulerState } from './state.js';
 import { DrcError } from '../../../shared/errors.js';
 import { defaultConfigPath } from '../../config.js';
 import { readLock, RepositoryLock, type LockRecord } from '../../repo/locks.js';

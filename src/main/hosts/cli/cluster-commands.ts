@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { backupTypeSchema, type BackupRecord } from '../../../shared/contract/backup.js';
+import { backupTypeSchema } from '../../../shared/contract/backup.js';
+import type { BackupRecord } from '../../repo/backup-record.js';
 import type { RestoreReport } from '../../../shared/contract/restore.js';
 import { DrcError } from '../../../shared/errors.js';
 import type { ArchiverStatus } from '../../engines/wal/archiver.js';
