@@ -67,6 +67,18 @@ export const errorRegistry = {
   PARTIAL_RESTORE_TABLE_NOT_FOUND: spec('operation'),
   PARTIAL_RESTORE_FAILED: spec('operation'),
 
+  // The browser host (`drc serve`): requests it refuses before any service runs.
+  HOST_FORBIDDEN: spec('usage'),
+  ORIGIN_FORBIDDEN: spec('usage'),
+  TOKEN_INVALID: spec('usage'),
+  ROUTE_NOT_FOUND: spec('usage'),
+  METHOD_NOT_ALLOWED: spec('usage'),
+  REQUEST_MALFORMED: spec('usage'),
+  REQUEST_TOO_LARGE: spec('usage'),
+  PORT_IN_USE: spec('usage'),
+  HOST_UNREACHABLE: spec('operation', true),
+  RENDERER_NOT_BUILT: spec('config'),
+
   INTERNAL: spec('operation'),
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -41,6 +41,11 @@ export interface Command {
   readonly summary: string;
   readonly options: ParseArgsConfig['options'];
   readonly positionals: number;
+  /**
+   * The command writes stdout itself while it runs (`serve` prints its URL first, then
+   * serves until stopped), so the runner prints nothing more when it ends.
+   */
+  readonly writesOwnOutput?: boolean;
   readonly run: (invocation: Invocation) => Promise<CommandResult>;
 }
 

@@ -7,6 +7,7 @@ import type { CliIo, Command, Invocation, ProgressLine } from './command.js';
 import { operationsCommands } from './operations-commands.js';
 import { repositoryCommands } from './repository-commands.js';
 import { retentionCommands } from './retention-commands.js';
+import { serveCommands } from './serve-command.js';
 import { verificationCommands } from './verification-commands.js';
 
 /**
@@ -14,7 +15,7 @@ import { verificationCommands } from './verification-commands.js';
  * failed, 2 usage or configuration error. With --json, stdout carries exactly one JSON
  * document; progress and prompts go to stderr.
  */
-const commands: Record<string, Command> = { ...repositoryCommands, ...clusterCommands, ...verificationCommands, ...retentionCommands, ...operationsCommands, ...demoCommands };
+const commands: Record<string, Command> = { ...repositoryCommands, ...clusterCommands, ...verificationCommands, ...retentionCommands, ...operationsCommands, ...demoCommands, ...serveCommands };
 
 const globalOptions = {
   config: { type: 'string' },
@@ -64,7 +65,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     const progress = progressLine(io, parsed.values.json === true);
     const result = await found.command.run({ args: parsed.positionals, values: parsed.values, io, progress });
     progress.finish();
-    io.stdout.write(parsed.values.json === true ? `${JSON.stringify(redactDeep(result.json), null, 2)}\n` : `${redact(result.text)}\n`);
+    if (found.command.writesOwnOutput !== true) io.stdout.write(parsed.values.json === true ? `${JSON.stringify(redactDeep(result.json), null, 2)}\n` : `${redact(result.text)}\n`);
     return result.exitCode;
   } catch (error) {
     const data = errorData(error);
