@@ -1,93 +1,38 @@
-import { readFile } from 'node:fs/promises';
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { channelName, channels, contractMembers, type ResultEnvelope } from '../../src/shared/contract/index.js';
 import { DrcError } from '../../src/shared/errors.js';
 import { registerSecret } from '../../src/main/secrets/redact.js';
+import { fakeEvent } from './fake-electron.js';
 import { cleanVerifyReport, fakeServices, usbRepository } from './fixtures.js';
 
-type Listener = (...args: unknown[]) => unknown;
-
-/** Just enough of Electron's main-process API to watch what the host does with it. */
-const electron = vi.hoisted(() => {
-  class FakeWebContents {
-    readonly id = 1;
-    readonly listeners = new Map<string, Listener>();
-    readonly send = vi.fn();
-    destroyed = false;
-    windowOpenHandler: Listener | undefined;
-    headersListener: Listener | undefined;
-    permissionHandler: Listener | undefined;
-    readonly session = {
-      webRequest: {
-        onHeadersReceived: (listener: Listener) => {
-          this.headersListener = listener;
-        },
-      },
-      setPermissionRequestHandler: (handler: Listener) => {
-        this.permissionHandler = handler;
-      },
-    };
-    on(event: string, listener: Listener): this {
-      this.listeners.set(event, listener);
-      return this;
-    }
-    setWindowOpenHandler(handler: Listener): void {
-      this.windowOpenHandler = handler;
-    }
-    isDestroyed(): boolean {
-      return this.destroyed;
-    }
-  }
-
-  class FakeBrowserWindow {
-    static readonly created: FakeBrowserWindow[] = [];
-    readonly webContents = new FakeWebContents();
-    readonly listeners = new Map<string, Listener>();
-    readonly loadFile = vi.fn<(path: string) => Promise<void>>(() => Promise.resolve());
-    constructor(readonly options: { webPreferences?: Record<string, unknown> }) {
-      FakeBrowserWindow.created.push(this);
-    }
-    on(event: string, listener: Listener): this {
-      this.listeners.set(event, listener);
-      return this;
-    }
-  }
-
-  const handlers = new Map<string, Listener>();
-  return {
-    BrowserWindow: FakeBrowserWindow,
-    app: { whenReady: vi.fn(() => Promise.resolve()), on: vi.fn(), quit: vi.fn() },
-    ipcMain: {
-      handlers,
-      handle: vi.fn((channel: string, listener: Listener) => {
-        if (handlers.has(channel)) throw new Error(`second handler for ${channel}`);
-        handlers.set(channel, listener);
-      }),
-      removeHandler: vi.fn((channel: string) => handlers.delete(channel)),
-    },
-  };
-});
+const electron = await vi.hoisted(async () => (await import('./fake-electron.js')).createFakeElectron());
 
 vi.mock('electron', () => electron);
 
-const { contentSecurityPolicy, createMainWindow, serveContract, startDesktopApp } = await import('../../src/main/hosts/electron.js');
+const { appEntryUrl, contentSecurityPolicy, createMainWindow, registerAppScheme, serveAppFile, serveContract } = await import('../../src/main/hosts/electron.js');
 
 type FakeWebContents = InstanceType<typeof electron.BrowserWindow>['webContents'];
 
-function invoke(channel: string, input: unknown, senderId = 1): Promise<ResultEnvelope<unknown>> {
-  const handler = electron.ipcMain.handlers.get(channel);
-  if (!handler) throw new Error(`no handler for ${channel}`);
-  return handler({ sender: { id: senderId } }, input) as Promise<ResultEnvelope<unknown>>;
+interface Sender {
+  readonly id: number;
+  readonly frame: { processId: number; routingId: number; url: string } | null;
 }
 
-function navigationEvent(url: string) {
-  return { url, preventDefault: vi.fn() };
+/** The app's page in the main frame of window 1, as Electron describes a call from it. */
+const appPage: Sender = { id: 1, frame: { processId: 7, routingId: 1, url: 'app://console/' } };
+
+function invoke(channel: string, input: unknown, sender: Sender = appPage): Promise<ResultEnvelope<unknown>> {
+  const handler = electron.ipcMain.handlers.get(channel);
+  if (!handler) throw new Error(`no handler for ${channel}`);
+  return handler({ sender: { id: sender.id }, senderFrame: sender.frame } as never, input as never) as Promise<ResultEnvelope<unknown>>;
 }
 
 beforeEach(() => {
-  electron.ipcMain.handlers.clear();
-  electron.BrowserWindow.created.length = 0;
   vi.clearAllMocks();
+  electron.reset();
 });
 
 describe('serveContract', () => {
@@ -157,11 +102,24 @@ describe('serveContract', () => {
     await expect(invoke(channelName('repository', 'verify'), {})).resolves.toMatchObject({ ok: false, error: { code: 'INTERNAL' } });
   });
 
-  it('refuses calls from any other window', async () => {
-    const result = await invoke(channelName('repository', 'info'), {}, 2);
-
-    expect(result).toMatchObject({ ok: false, error: { code: 'USAGE' } });
+  it('refuses calls from any other window, an iframe, a navigated page or a vanished frame', async () => {
+    const refused: Record<string, Sender> = {
+      'another window': { ...appPage, id: 2 },
+      'an iframe of the window': { id: 1, frame: { processId: 7, routingId: 5, url: 'app://console/' } },
+      'a frame in another renderer process': { id: 1, frame: { processId: 8, routingId: 1, url: 'app://console/' } },
+      'the window after it navigated away': { id: 1, frame: { processId: 7, routingId: 1, url: 'https://attacker.example/' } },
+      'a look-alike of the app': { id: 1, frame: { processId: 7, routingId: 1, url: 'app://console.attacker.example/' } },
+      'a frame that is gone': { id: 1, frame: null },
+    };
+    for (const [who, sender] of Object.entries(refused)) {
+      webContents.mainFrame.url = sender.frame?.url ?? 'app://console/';
+      const result = await invoke(channelName('repository', 'info'), {}, sender);
+      expect(result, who).toMatchObject({ ok: false, error: { code: 'USAGE', message: expect.stringContaining('from a page DR Console did not load') as unknown } });
+    }
     expect(fake.repository.info).not.toHaveBeenCalled();
+
+    webContents.mainFrame.url = 'app://console/backups';
+    await expect(invoke(channelName('repository', 'info'), {}, { id: 1, frame: { processId: 7, routingId: 1, url: 'app://console/backups' } })).resolves.toMatchObject({ ok: true });
   });
 
   it('forwards subscription events to the window until disposed', () => {
@@ -185,51 +143,82 @@ describe('serveContract', () => {
 });
 
 describe('main window', () => {
-  it('is created with Node kept out of the page', () => {
-    const window = createMainWindow();
+  function contentsOfNewWindow(): FakeWebContents {
+    createMainWindow();
+    const contents = electron.BrowserWindow.created[0]?.webContents;
+    if (!contents) throw new Error('no window was created');
+    return contents;
+  }
 
-    expect(window.webContents).toBeDefined();
+  it('keeps Node out of the page: context isolation, sandbox, no Node integration anywhere', () => {
+    createMainWindow();
+
     const [created] = electron.BrowserWindow.created;
-    expect(created?.options.webPreferences).toMatchObject({ contextIsolation: true, sandbox: true, nodeIntegration: false, webSecurity: true });
+    expect(created?.options.webPreferences).toMatchObject({
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      nodeIntegrationInSubFrames: false,
+      nodeIntegrationInWorker: false,
+      webSecurity: true,
+      allowRunningInsecureContent: false,
+      webviewTag: false,
+    });
     expect(created?.options.webPreferences?.['preload']).toMatch(/preload[/\\]index\.cjs$/);
   });
 
-  it('refuses navigation to anything but the app', () => {
-    createMainWindow();
-    const contents = electron.BrowserWindow.created[0]?.webContents;
-    const navigate = contents?.listeners.get('will-frame-navigate');
-    const redirect = contents?.listeners.get('will-redirect');
-    if (!navigate || !redirect) throw new Error('navigation guards not installed');
+  it('refuses navigation, frame navigation and redirects to anything but the app, comparing parsed URLs', () => {
+    const contents = contentsOfNewWindow();
+    const guards = ['will-navigate', 'will-frame-navigate', 'will-redirect'].map((name) => {
+      const guard = contents.listeners.get(name);
+      if (!guard) throw new Error(`${name} is not guarded`);
+      return [name, guard] as const;
+    });
+    const foreign = [
+      'https://attacker.example/',
+      'file:///etc/passwd',
+      'javascript:alert(1)',
+      'not a url',
+      // Each of these starts with the app's address: a startsWith check would let it through.
+      'app://console.attacker.example/',
+      'app://consolex/',
+      'app://console@attacker.example/',
+      'app://console:8080/',
+    ];
 
-    for (const url of ['https://attacker.example/', 'file:///etc/passwd', 'javascript:alert(1)', 'not a url']) {
-      const event = navigationEvent(url);
-      navigate(event);
-      expect(event.preventDefault, url).toHaveBeenCalled();
-      const redirected = navigationEvent(url);
-      redirect(redirected);
-      expect(redirected.preventDefault, url).toHaveBeenCalled();
+    for (const [name, guard] of guards) {
+      for (const url of foreign) {
+        const event = fakeEvent(url);
+        guard(event as never);
+        expect(event.preventDefault, `${name} ${url}`).toHaveBeenCalled();
+      }
+      const inApp = fakeEvent(`${appEntryUrl}backups`);
+      guard(inApp as never);
+      expect(inApp.preventDefault, name).not.toHaveBeenCalled();
     }
 
-    const appUrl = new URL('../../src/renderer/index.html#verify', import.meta.url).href;
-    const inApp = navigationEvent(appUrl);
-    navigate(inApp);
-    expect(inApp.preventDefault).not.toHaveBeenCalled();
+    const webview = fakeEvent();
+    contents.listeners.get('will-attach-webview')?.(webview as never);
+    expect(webview.preventDefault).toHaveBeenCalled();
   });
 
-  it('refuses every window.open and permission request', () => {
-    createMainWindow();
-    const contents = electron.BrowserWindow.created[0]?.webContents;
+  it('refuses every window.open, permission request and permission check', () => {
+    const contents = contentsOfNewWindow();
 
-    expect(contents?.windowOpenHandler?.({ url: 'https://attacker.example/' })).toEqual({ action: 'deny' });
-    const grant = vi.fn();
-    contents?.permissionHandler?.(contents, 'media', grant);
-    expect(grant).toHaveBeenCalledWith(false);
+    expect(contents.windowOpenHandler?.({ url: 'https://attacker.example/' } as never)).toEqual({ action: 'deny' });
+    expect(contents.windowOpenHandler?.({ url: appEntryUrl } as never)).toEqual({ action: 'deny' });
+    for (const permission of ['media', 'notifications', 'clipboard-read', 'geolocation', 'openExternal']) {
+      const grant = vi.fn();
+      contents.permissionRequestHandler?.(contents as never, permission as never, grant as never);
+      expect(grant, permission).toHaveBeenCalledWith(false);
+      expect(contents.permissionCheckHandler?.(contents as never, permission as never, appEntryUrl as never), permission).toBe(false);
+    }
   });
 
   it('sends the Content-Security-Policy with every response, the same one index.html declares', async () => {
-    createMainWindow();
+    const contents = contentsOfNewWindow();
     const callback = vi.fn();
-    electron.BrowserWindow.created[0]?.webContents.headersListener?.({ responseHeaders: { 'Content-Type': ['text/html'] } }, callback);
+    contents.headersListener?.({ responseHeaders: { 'Content-Type': ['text/html'] } } as never, callback as never);
 
     expect(callback).toHaveBeenCalledWith({ responseHeaders: { 'Content-Type': ['text/html'], 'Content-Security-Policy': [contentSecurityPolicy] } });
     const page = await readFile(new URL('../../src/renderer/index.html', import.meta.url), 'utf8');
@@ -237,20 +226,58 @@ describe('main window', () => {
   });
 });
 
-describe('startDesktopApp', () => {
-  it('serves the contract to its window, loads the dashboard and stops serving when the window closes', async () => {
-    const fake = fakeServices();
+describe('the app:// protocol', () => {
+  let root: string;
+  let bundle: string;
 
-    await startDesktopApp(fake.services);
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'drc-app-protocol-'));
+    bundle = join(root, 'renderer');
+    await mkdir(bundle);
+    await writeFile(join(bundle, 'index.html'), '<!doctype html><title>DR Console</title>');
+    await writeFile(join(bundle, 'main.js'), 'console.log("dashboard")');
+    // Beside the bundle, as dist/main is beside dist/renderer: never to be served.
+    await writeFile(join(root, 'secret.json'), '{"passphrase":"correct horse"}');
+  });
 
-    const window = electron.BrowserWindow.created[0];
-    expect(electron.app.whenReady).toHaveBeenCalled();
-    expect(window?.loadFile).toHaveBeenCalledWith(expect.stringMatching(/renderer[/\\]index\.html$/));
-    await expect(invoke(channelName('repository', 'info'), {})).resolves.toMatchObject({ ok: true });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
 
-    window?.listeners.get('closed')?.();
+  it('registers app: as a privileged standard, secure scheme and nothing more', () => {
+    registerAppScheme();
 
-    expect(electron.ipcMain.handlers.size).toBe(0);
-    expect(fake.unsubscribeProgress).toHaveBeenCalledOnce();
+    expect(electron.protocol.registerSchemesAsPrivileged).toHaveBeenCalledWith([{ scheme: 'app', privileges: { standard: true, secure: true } }]);
+  });
+
+  it('serves the page for every view address, and the bundle with its type and the CSP', async () => {
+    for (const path of ['', 'backups', 'admin/backups', 'timeline/']) {
+      const response = await serveAppFile({ url: `${appEntryUrl}${path}` }, bundle);
+      expect(response.status, path).toBe(200);
+      expect(await response.text(), path).toContain('<title>DR Console</title>');
+      expect(response.headers.get('Content-Security-Policy')).toBe(contentSecurityPolicy);
+      expect(response.headers.get('Content-Type')).toBe('text/html; charset=utf-8');
+    }
+    const script = await serveAppFile({ url: `${appEntryUrl}main.js` }, bundle);
+    expect(script.headers.get('Content-Type')).toBe('text/javascript; charset=utf-8');
+    expect(script.headers.get('X-Content-Type-Options')).toBe('nosniff');
+    expect(await script.text()).toContain('dashboard');
+  });
+
+  it('never reads outside the bundle, nor answers another host', async () => {
+    for (const url of [
+      'app://console/../secret.json',
+      'app://console/%2e%2e/secret.json',
+      'app://console/..%2Fsecret.json',
+      'app://console/..%5Csecret.json',
+      `app://console/${encodeURIComponent(join(root, 'secret.json'))}`,
+      'app://other/index.html',
+      'app://console/missing.js',
+      'file:///etc/passwd',
+    ]) {
+      const response = await serveAppFile({ url }, bundle);
+      expect(response.status, url).toBe(404);
+      expect(await response.text(), url).not.toContain('correct horse');
+    }
   });
 });

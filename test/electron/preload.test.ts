@@ -61,6 +61,16 @@ describe('preload bridge', () => {
     }
   });
 
+  it('exposes functions only, never ipcRenderer itself', () => {
+    const bridge = exposedBridge() as unknown as Record<string, Record<string, unknown>>;
+    const leaves = Object.values(bridge).flatMap((service) => Object.values(service));
+
+    expect(leaves.length).toBeGreaterThan(0);
+    for (const leaf of leaves) expect(typeof leaf).toBe('function');
+    expect(leaves).not.toContain(electron.ipcRenderer);
+    expect(Object.values(bridge)).not.toContain(electron.ipcRenderer);
+  });
+
   it('invokes the method channel and unwraps a successful envelope', async () => {
     electron.ipcRenderer.invoke.mockResolvedValueOnce({ ok: true, value: cleanVerifyReport });
 

@@ -10,8 +10,10 @@ import { parseConninfo } from '../engines/partial-restore/conninfo.js';
 import { listAvailableServerMajors, type ServerBinaries } from '../postgres/binaries.js';
 import { withSql } from '../postgres/cluster.js';
 import { parseLsn } from '../postgres/lsn.js';
+import { newEvent } from '../repo/events.js';
+import { recordInEvery } from '../repo/repository.js';
 import { backup, createRestorePoint } from '../services/backup.js';
-import { createContext } from '../services/context.js';
+import { createContext, withRepositorySet, type ServiceContext } from '../services/context.js';
 import { initRepositories } from '../services/repository.js';
 import { restoreTables, restoreTest } from '../services/restore-test.js';
 import { healthReport } from '../services/status.js';
@@ -41,7 +43,8 @@ export interface DemoReport {
   datasetBytes: number;
   backup: { id: string; seconds: number; bytesRead: number; bytesStored: number };
   restorePoint: string;
-  accident: { supplierId: number; deletedRows: number; deletedAt: string };
+  /** `deletedAt`: the last moment before the DELETE (the restore's target); `eventId`: the `dr-event` that records it. */
+  accident: { supplierId: number; deletedRows: number; deletedAt: string; statementAt: string; eventId: string };
   recovery: { schema: string; recoveredRows: number; target: string; seconds: number };
   restoreTest: { success: boolean; rowsVerified: number; tables: number; rtoSeconds: number; problems: string[] };
   rpoSeconds: number | undefined;
@@ -49,6 +52,8 @@ export interface DemoReport {
   compliance: Compliance321;
   serverRunning: boolean;
   cleanup: string[];
+  /** The command that opens the console (`drc serve`) on this sandbox. */
+  dashboard: string;
 }
 
 const passphraseVariable = 'DRC_DEMO_PASSPHRASE';
@@ -87,7 +92,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     say(`2/9 dataset: suppliers, clients, weddings, bookings, timelines, vendor messages, payments — ${mib(datasetBytes)} in ${seconds(Date.now() - loadStarted)}`);
 
     // 2. Two repositories: a "NAS" directory and a "USB stick" (a removable-media repository).
-    process.env[passphraseVariable] ??= randomBytes(18).toString('base64url');
+    const passphraseFile = await demoPassphrase(directory);
     await mkdir(join(directory, 'usb-stick'), { recursive: true });
     const configPath = join(directory, 'drc.json');
     await writeFile(
@@ -135,17 +140,24 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
       say(`5/9 WAL streaming to both repositories; a burst of writes; restore point '${restorePoint}' at ${point.lsn}`);
 
       // 5. The accident: one vendor's messages deleted by mistake, the rest of the platform carries on.
-      accident = await withSql(connection, async (client) => {
+      const deletion = await withSql(connection, async (client) => {
         const victim = await client.query<{ supplier: number }>('SELECT supplier_id AS supplier FROM vendor_messages GROUP BY supplier_id ORDER BY count(*) DESC, supplier_id LIMIT 1');
         const supplierId = victim.rows[0]?.supplier ?? 1;
         const before = await client.query<{ at: Date }>('SELECT clock_timestamp() AS at');
         await sleep(1000);
+        const statementAt = await client.query<{ at: Date }>('SELECT clock_timestamp() AS at');
         const deleted = await client.query('DELETE FROM vendor_messages WHERE supplier_id = $1', [supplierId]);
         await sleep(1000);
         for (const statement of liveWrites(scale)) await client.query(statement);
-        return { supplierId, deletedRows: deleted.rowCount ?? 0, deletedAt: (before.rows[0]?.at ?? new Date()).toISOString() };
+        return {
+          supplierId,
+          deletedRows: deleted.rowCount ?? 0,
+          deletedAt: (before.rows[0]?.at ?? new Date()).toISOString(),
+          statementAt: (statementAt.rows[0]?.at ?? new Date()).toISOString(),
+        };
       });
-      say(`6/9 accident: DELETE FROM vendor_messages WHERE supplier_id = ${String(accident.supplierId)} — ${String(accident.deletedRows)} rows gone; new bookings keep arriving`);
+      accident = { ...deletion, eventId: await recordAccident(context, deletion, say) };
+      say(`6/9 accident: DELETE FROM vendor_messages WHERE supplier_id = ${String(accident.supplierId)} — ${String(accident.deletedRows)} rows gone at ${accident.statementAt} (recorded as a DR event); new bookings keep arriving`);
 
       // WAL reaches the repositories within seconds (partial segment uploads): wait for it.
       const flushed = await withSql(connection, async (client) => (await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn ?? '0/0');
@@ -202,6 +214,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
       rtoEstimateSeconds: health.objectives.rto.estimateSeconds,
       compliance: health.compliance.configuration,
       serverRunning,
+      dashboard: dashboardCommand(configPath, passphraseFile),
       cleanup: [
         ...(serverRunning ? [`${join(cluster.bindir, 'pg_ctl')} -D ${cluster.dataDir} stop`] : []),
         `rm -rf ${directory}`,
@@ -222,6 +235,58 @@ async function chooseBinaries(major: number | undefined): Promise<ServerBinaries
     });
   }
   return chosen;
+}
+
+/**
+ * The repositories' passphrase. One the user exported is used as it is. Otherwise the
+ * demo makes one up and, since opening the console on the sandbox later needs it, keeps
+ * it in the sandbox (owner-only): these repositories hold demo data and live beside
+ * their key anyway. Real repositories never get a passphrase file.
+ */
+async function demoPassphrase(directory: string): Promise<string | undefined> {
+  if (process.env[passphraseVariable] !== undefined) return undefined;
+  const passphrase = randomBytes(18).toString('base64url');
+  const file = join(directory, 'demo-passphrase');
+  await writeFile(file, `${passphrase}\n`, { mode: 0o600 });
+  process.env[passphraseVariable] = passphrase;
+  return file;
+}
+
+/** A word a POSIX shell takes literally. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
+}
+
+function dashboardCommand(configPath: string, passphraseFile: string | undefined): string {
+  const command = `drc serve --config ${shellWord(configPath)}`;
+  return passphraseFile === undefined ? command : `${passphraseVariable}="$(cat ${shellWord(passphraseFile)})" ${command}`;
+}
+
+/**
+ * Records the accident as a DR event in every repository, at the time of the DELETE,
+ * so the recovery timeline marks it between the restore point and the restore. The
+ * details follow the seed's disaster_recovery_events where they apply.
+ */
+async function recordAccident(context: ServiceContext, accident: Omit<DemoReport['accident'], 'eventId'>, say: (line: string) => void): Promise<string> {
+  const statement = `DELETE FROM vendor_messages WHERE supplier_id = ${String(accident.supplierId)}`;
+  const event = newEvent(
+    'dr-event',
+    'failure',
+    `accident: ${String(accident.deletedRows)} rows deleted from public.vendor_messages by a mistaken ${statement}`,
+    {
+      incident: 'accidental-delete',
+      statement,
+      table: 'public.vendor_messages',
+      rows_deleted: accident.deletedRows,
+      occurred_at: accident.statementAt,
+      last_good_timestamp: accident.deletedAt,
+      demo: true,
+    },
+    new Date(accident.statementAt),
+  );
+  const { failed } = await withRepositorySet(context, undefined, (set) => recordInEvery(set.repositories, event));
+  for (const entry of failed) say(`    the accident could not be recorded in repository '${entry.repository}': ${entry.error.message}`);
+  return event.id;
 }
 
 const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
