@@ -1,7 +1,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempDir, startCluster } from '../support/postgres.js';
-import { drcOrFail, logDir, saveSandbox, serveConsole, startBackgroundDrc, type BackgroundDrc } from './sandbox.js';
+import { drcOrFail, logDir, saveSandbox, serveConsole, startBackgroundDrc, waitForWalStored, type BackgroundDrc } from './sandbox.js';
 
 /** 17: its binaries come from npm on any machine (for the cluster and for restore tests alike), and it summarizes WAL. */
 const MAJOR = 17;
@@ -52,6 +52,10 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     const walStream: BackgroundDrc = startBackgroundDrc('wal-stream', ['wal', 'stream', '--config', configPath]);
     cleanups.push(() => walStream.stop());
     await drcOrFail(['backup', '--config', configPath, '--type', 'full', '--reason', 'Nightly full backup', '--operator', 'scheduler']);
+    // A commit after the backup, stored: the recoverable window then reaches past the backup's end, as on any live server.
+    await cluster.sql("INSERT INTO guests (name) VALUES ('a late reply')");
+    const [switched] = await cluster.sql<{ lsn: string }>('SELECT pg_switch_wal()::text AS lsn');
+    await waitForWalStored({ configPath, logDir }, switched?.lsn ?? '0/0');
 
     const served = await serveConsole('serve', configPath);
     cleanups.push(() => served.server.stop());

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { makeTempDir, startClusterFromDataDir } from '../support/postgres.js';
-import { drcOrFail, runDrc, type Sandbox } from './sandbox.js';
+import { drcOrFail, waitForWalStored, type Sandbox } from './sandbox.js';
 import { expect, openConsole, tabTo, test } from './console.js';
 
 async function sql<Row extends Record<string, unknown>>(sandbox: Sandbox, text: string): Promise<Row[]> {
@@ -13,25 +13,6 @@ async function sql<Row extends Record<string, unknown>>(sandbox: Sandbox, text: 
     return (await client.query<Row>(text)).rows;
   } finally {
     await client.end();
-  }
-}
-
-function lsnValue(text: string): bigint {
-  const [high, low] = text.split('/');
-  return (BigInt(`0x${high ?? '0'}`) << 32n) | BigInt(`0x${low ?? '0'}`);
-}
-
-/** Waits until the nas repository holds WAL up to `lsn`: only then can the timeline offer the moments before it. */
-async function waitForWalStored(sandbox: Sandbox, lsn: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    // `wal status` exits 1 when the usb copy has a gap (another spec unplugs it); its JSON is printed all the same.
-    const { stdout } = await runDrc(['wal', 'status', '--config', sandbox.configPath, '--json']);
-    const { repositories } = JSON.parse(stdout) as { repositories?: Array<{ repository: string; newestLsn?: string }> };
-    const stored = repositories?.find((entry) => entry.repository === 'nas')?.newestLsn;
-    if (stored !== undefined && lsnValue(stored) >= lsnValue(lsn)) return;
-    if (Date.now() > deadline) throw new Error(`WAL up to ${lsn} was not stored in nas within 60 s (newest: ${stored ?? 'none'}); see ${sandbox.logDir}/wal-stream.log`);
-    await sleep(1000);
   }
 }
 

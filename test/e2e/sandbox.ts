@@ -3,6 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * The sandbox every browser test drives: a real PostgreSQL cluster with a table of guests,
@@ -174,4 +175,23 @@ export async function callApi<Result>(sandbox: Pick<Sandbox, 'origin' | 'token'>
   const envelope = await apiEnvelope<Result>(sandbox, path, body);
   if (!envelope.ok) throw new Error(`${path}: ${envelope.error.code}: ${envelope.error.message}`);
   return envelope.value;
+}
+
+function lsnValue(text: string): bigint {
+  const [high, low] = text.split('/');
+  return (BigInt(`0x${high ?? '0'}`) << 32n) | BigInt(`0x${low ?? '0'}`);
+}
+
+/** Waits until the nas repository holds WAL up to `lsn`: only then can the timeline offer the moments before it. */
+export async function waitForWalStored(sandbox: Pick<Sandbox, 'configPath' | 'logDir'>, lsn: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    // `wal status` exits 1 when the usb copy has a gap (another spec unplugs it); its JSON is printed all the same.
+    const { stdout } = await runDrc(['wal', 'status', '--config', sandbox.configPath, '--json']);
+    const { repositories } = JSON.parse(stdout) as { repositories?: Array<{ repository: string; newestLsn?: string }> };
+    const stored = repositories?.find((entry) => entry.repository === 'nas')?.newestLsn;
+    if (stored !== undefined && lsnValue(stored) >= lsnValue(lsn)) return;
+    if (Date.now() > deadline) throw new Error(`WAL up to ${lsn} was not stored in nas within 60 s (newest: ${stored ?? 'none'}); see ${sandbox.logDir}/wal-stream.log`);
+    await sleep(1000);
+  }
 }
