@@ -221,7 +221,13 @@ async function storeAttachments(files: readonly AttachmentFile[], writer: ChunkW
         // Each piece is a buffer of its own: the writer hands it to a worker thread.
         const piece = Buffer.alloc(Math.min(chunkSize, info.size - offset));
         const { bytesRead } = await handle.read(piece, 0, piece.length, offset);
-        chunks.push(await writer.store(piece.subarray(0, bytesRead)));
+        // A file that shrank while it was read would be kept short and restored so, unnoticed.
+        if (bytesRead !== piece.length) {
+          throw new DrcError('BACKUP_FAILED', `unable to attach '${file.path}' to the backup: it changed while it was read (${String(offset + bytesRead)} of ${String(info.size)} bytes)`, {
+            hints: ['start the backup again once nothing is writing the file'],
+          });
+        }
+        chunks.push(await writer.store(piece));
       }
       stored.push({ name: file.name, size: chunks.reduce((sum, chunk) => sum + chunk.length, 0), chunks, component: file.component, source: file.path, mode: info.mode & 0o7777, mtime: info.mtime.toISOString() });
     } finally {

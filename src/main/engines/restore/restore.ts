@@ -216,7 +216,11 @@ async function writeAttachments(attachments: readonly Attachment[], dir: string,
     try {
       for (const chunk of attachment.chunks) {
         const plaintext = await source.read(chunkObjectName(chunk.id));
-        await handle.write(plaintext, chunk.offset ?? 0, chunk.length);
+        const { bytesWritten } = await handle.write(plaintext, chunk.offset ?? 0, chunk.length);
+        // A short write (a full disk, a pulled stick) is an error, never a shorter file.
+        if (bytesWritten !== chunk.length) {
+          throw new DrcError('RESTORE_FAILED', `unable to write attachment '${attachment.name}' in '${dir}': ${String(bytesWritten)} of ${String(chunk.length)} bytes written`, { hints: ['check the free space and the device of the target directory, then restore again'] });
+        }
       }
       await handle.sync();
     } finally {
