@@ -8,7 +8,7 @@ import { objectPrefixes } from '../../src/main/repo/objects.js';
 import type { Operation } from '../../src/shared/contract/operations.js';
 import { drc } from '../support/cli.js';
 import { writeTestConfig } from '../support/drc-config.js';
-import { makeTempDir, startCluster, stopAllClusters } from '../support/postgres.js';
+import { makeTempDir, startCluster, startClusterFromDataDir, stopAllClusters } from '../support/postgres.js';
 
 process.env.DRC_TEST_PASSPHRASE = 'console operations test';
 afterAll(stopAllClusters);
@@ -74,6 +74,11 @@ describe('console operations over a real cluster', () => {
     expect(result?.restore.attachmentsDir).toBe(`${target}.attachments`);
     expect(result?.dataLossMinutes).toBeGreaterThanOrEqual(0);
     await stat(join(target, 'global', 'pg_control'));
+    // A restore that reports success starts as it is, with the `pg_ctl start` it printed, and holds the backup's rows.
+    const restoredServer = await startClusterFromDataDir(target, 15);
+    const [{ count } = { count: '0' }] = await restoredServer.sql<{ count: string }>('SELECT count(*)::text AS count FROM invoices');
+    expect(Number(count)).toBeGreaterThanOrEqual(1000);
+    await restoredServer.stop();
 
     // Attachments beside the data directory, never inside it.
     const beside = `${target}.attachments`;
