@@ -88,6 +88,13 @@ describe('gcs driver against the test server', () => {
       const listed = await pagedTarget.list('pages/');
       expect(listed.map((o) => o.name).sort()).toEqual(names);
       expect(paged.countRequests({ method: 'GET', pathIncludes: '/o?' })).toBe(3);
+
+      // The server starts at the name (inclusive), so the tail takes one page and the name itself is dropped.
+      paged.requests.splice(0);
+      const tail = await pagedTarget.list('pages/', { startAfter: 'pages/19' });
+      expect(tail.map((o) => o.name).sort()).toEqual(names.slice(20));
+      expect(paged.countRequests({ method: 'GET', pathIncludes: 'startOffset=pages/19' })).toBe(1);
+      expect(paged.countRequests({ method: 'GET', pathIncludes: '/o?' })).toBe(1);
     } finally {
       await paged.close();
     }

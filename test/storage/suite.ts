@@ -72,17 +72,55 @@ export function storageConformanceSuite(driver: string, create: () => Promise<Ta
       expect(await target.head('conformance/sized')).toEqual({ name: 'conformance/sized', size: 4321 });
     });
 
+    // More objects than one page of S3 or GCS (1000), in 7 directories, beside a sibling
+    // that sorts just before the prefix ('-' < '/'). Written once, by whichever listing test runs first.
+    const names = Array.from({ length: 1105 }, (_, i) => `listing/${String(i % 7)}/${String(i).padStart(5, '0')}`);
+    let listingWritten: Promise<void> | undefined;
+    const writeListing = (): Promise<void> =>
+      (listingWritten ??= (async () => {
+        for (let i = 0; i < names.length; i += 50) {
+          await Promise.all(names.slice(i, i + 50).map((name) => target.put(name, Buffer.from(name))));
+        }
+        await target.put('listing-sibling/x', Buffer.from('not under the prefix'));
+      })());
+    const listedNames = async (prefix: string, startAfter: string): Promise<string[]> => (await target.list(prefix, { startAfter })).map((o) => o.name).sort();
+    const namesAfter = (prefix: string, startAfter: string): string[] => names.filter((name) => name.startsWith(prefix) && name > startAfter).sort();
+
     it('lists every object under a prefix, across pages, and nothing else', async () => {
-      const names = Array.from({ length: 1105 }, (_, i) => `listing/${String(i % 7)}/${String(i).padStart(5, '0')}`);
-      for (let i = 0; i < names.length; i += 50) {
-        await Promise.all(names.slice(i, i + 50).map((name) => target.put(name, Buffer.from(name))));
-      }
-      await target.put('listing-sibling/x', Buffer.from('not under the prefix'));
+      await writeListing();
       const listed = await target.list('listing/');
       expect(listed.map((o) => o.name).sort()).toEqual([...names].sort());
       expect(listed.find((o) => o.name === names[3])?.size).toBe(Buffer.byteLength(names[3] ?? ''));
       const narrow = await target.list('listing/3/');
       expect(narrow.length).toBe(names.filter((n) => n.startsWith('listing/3/')).length);
+    });
+
+    it('lists only the names after startAfter, across pages, with a prefix', async () => {
+      await writeListing();
+      // An existing name early in the first directory: more than a page of names follow it, and never itself.
+      const fromExisting = await target.list('listing/', { startAfter: 'listing/0/00063' });
+      expect(fromExisting.length).toBeGreaterThan(1000);
+      expect(fromExisting.map((o) => o.name).sort()).toEqual(namesAfter('listing/', 'listing/0/00063'));
+      expect(fromExisting.find((o) => o.name === 'listing/3/00500')?.size).toBe(Buffer.byteLength('listing/3/00500'));
+      expect(await listedNames('listing/3/', 'listing/3/00500')).toEqual(namesAfter('listing/3/', 'listing/3/00500'));
+      // Not an object: between two names of one directory, and a directory's own name.
+      expect(await listedNames('listing/', 'listing/3/005')).toEqual(namesAfter('listing/', 'listing/3/005'));
+      expect(await listedNames('listing/', 'listing/3')).toEqual(names.filter((name) => name >= 'listing/3/').sort());
+    });
+
+    it('lists everything under the prefix when startAfter sorts before it', async () => {
+      await writeListing();
+      expect(await listedNames('listing/', 'listing-sibling/x')).toEqual([...names].sort());
+      expect(await listedNames('listing/5/', 'listing/4/99999')).toEqual(namesAfter('listing/5/', ''));
+      expect(await listedNames('listing/5/', '')).toEqual(namesAfter('listing/5/', ''));
+    });
+
+    it('lists nothing when startAfter sorts after every name under the prefix', async () => {
+      await writeListing();
+      const greatest = [...names].sort().pop() ?? '';
+      expect(await target.list('listing/', { startAfter: greatest })).toEqual([]);
+      expect(await target.list('listing/', { startAfter: 'listing/7' })).toEqual([]);
+      expect(await target.list('listing/2/', { startAfter: 'listing/3/' })).toEqual([]);
     });
 
     it('lists nothing under an unused prefix', async () => {

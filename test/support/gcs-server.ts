@@ -227,8 +227,12 @@ export async function startGcsServer(options: GcsServerOptions = {}): Promise<Gc
       const prefix = query.get('prefix') ?? '';
       const pageSize = Math.min(Number(query.get('maxResults') ?? maxPageSize) || maxPageSize, maxPageSize);
       const after = query.get('pageToken') === null ? undefined : Buffer.from(query.get('pageToken') ?? '', 'base64url').toString('utf8');
+      // Like GCS, `startOffset` is an inclusive lower bound on the object name.
+      const from = query.get('startOffset') ?? undefined;
       const objects = bucketObjects(bucket);
-      const names = [...objects.keys()].filter((name) => name.startsWith(prefix) && (after === undefined || name > after)).sort();
+      const names = [...objects.keys()]
+        .filter((name) => name.startsWith(prefix) && (after === undefined || name > after) && (from === undefined || name >= from))
+        .sort();
       const page = names.slice(0, pageSize);
       const items = page.map((name) => resource(bucket, name, objects.get(name) as StoredObject));
       const last = page[page.length - 1];

@@ -7,6 +7,7 @@ import {
   objectNotFound,
   transientStorageError,
   type ByteRange,
+  type ListOptions,
   type ObjectInfo,
   type StorageCapabilities,
   type StorageTarget,
@@ -205,15 +206,23 @@ export class GcsTarget implements StorageTarget {
     }
   }
 
-  async list(prefix: string): Promise<ObjectInfo[]> {
+  async list(prefix: string, options: ListOptions = {}): Promise<ObjectInfo[]> {
+    const { startAfter } = options;
     try {
-      // `autoPaginate` follows `nextPageToken` until the last page.
-      const [files] = await this.storage.bucket(this.bucketName).getFiles({ prefix: this.keyPrefix + prefix, autoPaginate: true });
-      return files.map((file) => ({
-        name: file.name.slice(this.keyPrefix.length),
-        size: Number(file.metadata.size ?? 0),
-        ...(file.metadata.updated === undefined ? {} : { modified: new Date(file.metadata.updated) }),
-      }));
+      // `autoPaginate` follows `nextPageToken` until the last page. `startOffset` is
+      // inclusive, so the object named exactly `startAfter`, if any, is dropped below.
+      const [files] = await this.storage.bucket(this.bucketName).getFiles({
+        prefix: this.keyPrefix + prefix,
+        autoPaginate: true,
+        ...(startAfter === undefined ? {} : { startOffset: this.keyPrefix + startAfter }),
+      });
+      return files
+        .map((file) => ({
+          name: file.name.slice(this.keyPrefix.length),
+          size: Number(file.metadata.size ?? 0),
+          ...(file.metadata.updated === undefined ? {} : { modified: new Date(file.metadata.updated) }),
+        }))
+        .filter(({ name }) => startAfter === undefined || name > startAfter);
     } catch (error) {
       throw this.failure(error, 'list', prefix);
     }

@@ -3,7 +3,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { DrcError } from '../../shared/errors.js';
 import { LocalTarget, isMissing } from './local.js';
-import type { ByteRange, ObjectInfo } from './target.js';
+import type { ByteRange, ListOptions, ObjectInfo } from './target.js';
 
 /** Written on the medium itself so rotation can be tracked: which stick holds which backups. */
 export interface MediaLabel {
@@ -41,8 +41,8 @@ export class RemovableTarget extends LocalTarget {
     return this.onMedium(() => super.head(name));
   }
 
-  override list(prefix: string): Promise<ObjectInfo[]> {
-    return this.onMedium(() => super.list(prefix));
+  override list(prefix: string, options?: ListOptions): Promise<ObjectInfo[]> {
+    return this.onMedium(() => super.list(prefix, options));
   }
 
   override delete(names: readonly string[]): Promise<void> {

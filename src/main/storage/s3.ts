@@ -15,6 +15,7 @@ import {
   objectNotFound,
   transientStorageError,
   type ByteRange,
+  type ListOptions,
   type ObjectInfo,
   type StorageCapabilities,
   type StorageTarget,
@@ -228,7 +229,8 @@ export class S3Target implements StorageTarget {
     }
   }
 
-  async list(prefix: string): Promise<ObjectInfo[]> {
+  async list(prefix: string, options: ListOptions = {}): Promise<ObjectInfo[]> {
+    const { startAfter } = options;
     const objects: ObjectInfo[] = [];
     let continuationToken: string | undefined;
     try {
@@ -237,12 +239,17 @@ export class S3Target implements StorageTarget {
           new ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: this.keyPrefix + prefix,
+            // Keys in the bucket carry the repository's key prefix; the service skips to the first key after this one.
+            ...(startAfter === undefined ? {} : { StartAfter: this.keyPrefix + startAfter }),
             ...(continuationToken === undefined ? {} : { ContinuationToken: continuationToken }),
           }),
         );
         for (const entry of page.Contents ?? []) {
           if (entry.Key === undefined) continue;
-          objects.push({ name: entry.Key.slice(this.keyPrefix.length), size: entry.Size ?? 0, ...(entry.LastModified ? { modified: entry.LastModified } : {}) });
+          const name = entry.Key.slice(this.keyPrefix.length);
+          // An S3-compatible service that ignores StartAfter costs more requests, never extra names.
+          if (startAfter !== undefined && name <= startAfter) continue;
+          objects.push({ name, size: entry.Size ?? 0, ...(entry.LastModified ? { modified: entry.LastModified } : {}) });
         }
         continuationToken = page.IsTruncated === true ? page.NextContinuationToken : undefined;
         if (page.IsTruncated === true && continuationToken === undefined) {

@@ -26,6 +26,15 @@ export interface ObjectInfo {
   readonly modified?: Date;
 }
 
+export interface ListOptions {
+  /**
+   * Lists only names strictly greater than this one (UTF-16 code-unit order, which for
+   * our ASCII names is S3's key order). A caller that already knows the objects up to a
+   * name, such as the WAL index up to its newest indexed segment, lists only the tail.
+   */
+  readonly startAfter?: string;
+}
+
 export interface ByteRange {
   readonly offset: number;
   readonly length: number;
@@ -48,7 +57,10 @@ export interface ByteRange {
  *   `DrcError` with `retryable: true`, so the retry wrapper can tell them apart from
  *   permanent ones (permission denied, bad bucket), which are `retryable: false`.
  * - `list(prefix)` returns every object whose name starts with `prefix`, across all
- *   pages, in no particular order.
+ *   pages, in no particular order. With `startAfter` it returns exactly those whose name
+ *   is also strictly greater than `startAfter` (plain string comparison, never a name
+ *   equal to it), whether `startAfter` sorts before, inside or after the prefix; a driver
+ *   asks the service to skip what comes before rather than filter a full listing.
  * - No error message, log line or description contains a credential.
  */
 export interface StorageTarget {
@@ -66,7 +78,7 @@ export interface StorageTarget {
   createExclusive?(name: string, body: Buffer): Promise<boolean>;
   get(name: string, range?: ByteRange): Promise<Buffer>;
   head(name: string): Promise<ObjectInfo | undefined>;
-  list(prefix: string): Promise<ObjectInfo[]>;
+  list(prefix: string, options?: ListOptions): Promise<ObjectInfo[]>;
   delete(names: readonly string[]): Promise<void>;
   /** Release sockets and handles. Safe to call twice. */
   close(): Promise<void>;

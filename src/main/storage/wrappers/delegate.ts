@@ -1,4 +1,4 @@
-import type { ByteRange, ObjectInfo, StorageCapabilities, StorageTarget } from '../target.js';
+import type { ByteRange, ListOptions, ObjectInfo, StorageCapabilities, StorageTarget } from '../target.js';
 
 /**
  * Base for wrappers: forwards every call to the wrapped target, so a wrapper overrides
@@ -42,8 +42,8 @@ export abstract class DelegatingTarget implements StorageTarget {
     return this.inner.head(name);
   }
 
-  list(prefix: string): Promise<ObjectInfo[]> {
-    return this.inner.list(prefix);
+  list(prefix: string, options?: ListOptions): Promise<ObjectInfo[]> {
+    return this.inner.list(prefix, options);
   }
 
   delete(names: readonly string[]): Promise<void> {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isDrcError } from '../../../shared/errors.js';
-import type { ByteRange, ObjectInfo, StorageTarget } from '../target.js';
+import type { ByteRange, ListOptions, ObjectInfo, StorageTarget } from '../target.js';
 import { DelegatingTarget } from './delegate.js';
 
 export interface RetryPolicy {
@@ -36,8 +36,8 @@ export class RetryingTarget extends DelegatingTarget {
     return this.withRetry('head', name, () => this.inner.head(name));
   }
 
-  override list(prefix: string): Promise<ObjectInfo[]> {
-    return this.withRetry('list', prefix, () => this.inner.list(prefix));
+  override list(prefix: string, options?: ListOptions): Promise<ObjectInfo[]> {
+    return this.withRetry('list', prefix, () => this.inner.list(prefix, options));
   }
 
   override delete(names: readonly string[]): Promise<void> {
