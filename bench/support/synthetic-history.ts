@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { BackupType } from '../../src/shared/contract/backup.js';
 import { backupRecordSchema, type BackupRecord } from '../../src/main/repo/backup-record.js';
 import type { RestoreReport } from '../../src/shared/contract/restore.js';
@@ -12,23 +12,26 @@ import { formatLsn, segmentFileName, type Lsn } from '../../src/main/postgres/ls
 import { newEvent, type RepositoryEvent } from '../../src/main/repo/events.js';
 import type { ScryptParameters } from '../../src/main/repo/keys.js';
 import type { ChunkRef, Manifest, ManifestFile } from '../../src/main/repo/manifest.js';
-import type { Repository } from '../../src/main/repo/repository.js';
+import { Repository } from '../../src/main/repo/repository.js';
 import { walSegmentObject, writeWalSummary, type WalSummary } from '../../src/main/repo/wal-archive.js';
 import { createContext, withRepositorySet } from '../../src/main/services/context.js';
 import { initRepositories } from '../../src/main/services/repository.js';
+import { DelegatingTarget } from '../../src/main/storage/wrappers/delegate.js';
+import type { StorageTarget } from '../../src/main/storage/target.js';
 
 /**
  * A synthetic protection history written in the real repository format through the real
- * code (Repository, manifests, appendEvent, WAL summaries), for the console's performance
- * figures and for tests that must see the same format the engines write.
+ * code (Repository, manifests, appendEvent, WAL summaries), for the console's and the WAL
+ * catalog's performance figures and for tests that must see the same format the engines write.
  *
  * Per 30 days, as issue 9 §7 asks: a full backup a day, 4 weekly archives, 720 hourly
  * restore points (as `drc restore-point` records them and in the WAL summaries), 2,000
- * events and WAL at 500 segments a day. The status and timeline services read WAL
- * summaries, never segment content, so each segment object is a small sealed placeholder
- * (the listing sees a segment; its summary says what it holds). Manifests describe a
- * 1,200-file data directory whose files all point into a handful of shared chunks: what
- * the console reads is metadata, so metadata is full size while bulk data is not.
+ * events and WAL at 500 segments a day (issue 12 §3's busy server: `segmentsPerDay: 5000`).
+ * The status and timeline services read WAL summaries, never segment content, so each
+ * segment object is a small sealed placeholder (the listing sees a segment; its summary
+ * says what it holds). Manifests describe a 1,200-file data directory whose files all
+ * point into a handful of shared chunks: what the console reads is metadata, so metadata
+ * is full size while bulk data is not.
  *
  * The config refers to the passphrase as `env:DRC_SYNTHETIC_PASSPHRASE`, which the
  * caller sets before writing or reading the history.
@@ -45,6 +48,20 @@ export interface SyntheticHistoryOptions {
   readonly scrypt?: ScryptParameters;
   /** Object writes in flight at once, over both repositories. */
   readonly concurrency?: number;
+  /** WAL segments archived per day (16 MiB each); default 500, the console bench's server. */
+  readonly segmentsPerDay?: number;
+  /**
+   * Whether the removable repository `usb` is configured and written too (default true).
+   * A bench that times one repository at a time writes `nas` alone, in half the time.
+   */
+  readonly removableCopy?: boolean;
+  /**
+   * Whether each object is fsynced as `drc` does (default true). False writes the same
+   * sealed bytes under the same names, but without the per-object fsync of the file and its
+   * directory, which dominates writing hundreds of thousands of small objects: for a
+   * throwaway history that nothing needs to survive a power cut.
+   */
+  readonly durable?: boolean;
 }
 
 export interface SyntheticHistoryCounts {
@@ -62,9 +79,13 @@ export interface SyntheticHistoryCounts {
 export interface SyntheticHistory {
   readonly configPath: string;
   readonly days: number;
+  readonly segmentsPerDay: number;
   readonly from: string;
   readonly to: string;
+  /** Where each repository lives; `usb` holds nothing unless it is among `copies`. */
   readonly repositories: { readonly nas: string; readonly usb: string };
+  /** The repositories configured and written: `nas`, and `usb` unless `removableCopy` was false. */
+  readonly copies: readonly string[];
   readonly counts: SyntheticHistoryCounts;
   readonly generationMs: number;
 }
@@ -72,8 +93,7 @@ export interface SyntheticHistory {
 const hour = 3_600_000;
 const day = 24 * hour;
 const segmentSize = 16 * 1024 * 1024;
-const segmentsPerDay = 500;
-const segmentMs = day / segmentsPerDay;
+const defaultSegmentsPerDay = 500;
 const timeline = 1;
 /** The first segment of the history: a cluster that has already written some WAL. */
 const firstSegment = 0x1_00n;
@@ -86,42 +106,53 @@ const eventsPer30Days = 2000;
 const archivesPer30Days = 4;
 const restoresPer30Days = 2;
 
-/** Writes the history into two fresh repositories (`nas`, local; `usb`, removable) under `directory`. */
+/** Writes the history into fresh repositories (`nas`, local; `usb`, removable, unless left out) under `directory`. */
 export async function writeSyntheticHistory(options: SyntheticHistoryOptions): Promise<SyntheticHistory> {
   const started = performance.now();
   const end = new Date(Math.floor((options.end ?? new Date()).getTime() / 60_000) * 60_000);
   const start = new Date(end.getTime() - options.days * day);
+  const segmentsPerDay = options.segmentsPerDay ?? defaultSegmentsPerDay;
   const repositories = { nas: join(options.directory, 'nas'), usb: join(options.directory, 'media', 'usb0', 'drc') };
+  const copies = options.removableCopy === false ? ['nas'] : ['nas', 'usb'];
   const configPath = join(options.directory, 'drc.json');
   // The removable repository's mount point must exist, as a plugged-in stick's does.
-  await mkdir(join(options.directory, 'media', 'usb0'), { recursive: true });
+  if (copies.includes('usb')) await mkdir(join(options.directory, 'media', 'usb0'), { recursive: true });
   await writeFile(
     configPath,
     JSON.stringify({
       encryption: { passphrase: `env:${syntheticPassphraseVariable}` },
-      repositories: [
-        { name: 'nas', type: 'local', path: repositories.nas },
-        { name: 'usb', type: 'removable', path: repositories.usb },
-      ],
+      repositories: [{ name: 'nas', type: 'local', path: repositories.nas }, ...(copies.includes('usb') ? [{ name: 'usb', type: 'removable', path: repositories.usb }] : [])],
       stateDir: join(options.directory, 'state'),
     }),
   );
   const context = await createContext({ configPath });
   await initRepositories(context, options.scrypt ? { scrypt: options.scrypt } : {});
 
-  const plan = planHistory(start, end, options.days);
-  const counts = await withRepositorySet(context, undefined, async (set) => {
-    const chunks = await writeSharedChunks(set.repositories);
-    const writes: Array<() => Promise<unknown>> = [];
-    for (const repository of set.repositories) {
-      for (const record of plan.backups) writes.push(() => repository.writeManifest(manifestOf(record, chunks)));
-      for (const event of plan.events) writes.push(() => repository.appendEvent(event));
-      for (const summary of plan.wal) {
-        writes.push(() => repository.writeNamedObject(walSegmentObject(summary.timeline, summary.segment), Buffer.from(`synthetic WAL segment ${summary.segment}: its summary says what it holds`)));
-        writes.push(() => writeWalSummary(repository, summary));
+  const plan = planHistory(start, end, options.days, segmentsPerDay, copies);
+  const counts = await withRepositorySet(context, undefined, async (opened) => {
+    const paths = new Map<string, string>([
+      ['nas', repositories.nas],
+      ['usb', repositories.usb],
+    ]);
+    const targets = opened.repositories.map((repository) =>
+      options.durable === false ? new Repository(new UnsyncedLocalWrites(repository.target, paths.get(repository.name) ?? ''), repository.header, repository.keys) : repository,
+    );
+    const chunks = await writeSharedChunks(targets);
+    let writes = 0;
+    function* allWrites(): Generator<() => Promise<unknown>> {
+      for (const repository of targets) {
+        for (const record of plan.backups) yield () => repository.writeManifest(manifestOf(record, chunks));
+        for (const event of plan.events) yield () => repository.appendEvent(event);
+        for (let index = 0; index < plan.walSegments; index++) {
+          const summary = plan.walSummary(index);
+          yield () => repository.writeNamedObject(walSegmentObject(summary.timeline, summary.segment), Buffer.from(`synthetic WAL segment ${summary.segment}: its summary says what it holds`));
+          yield () => writeWalSummary(repository, summary);
+        }
       }
     }
-    await forEachConcurrent(writes, options.concurrency ?? 64, async (write) => {
+    // The writes are made as they are taken: at 5,000 segments a day a list of them all would not fit comfortably in memory.
+    await forEachConcurrent(allWrites(), options.concurrency ?? 64, async (write) => {
+      writes += 1;
       await write();
     });
     return {
@@ -130,33 +161,65 @@ export async function writeSyntheticHistory(options: SyntheticHistoryOptions): P
       restorePoints: plan.restorePoints,
       restoreTests: plan.events.filter((event) => event.type === 'restore-test').length,
       events: plan.events.length,
-      walSegments: plan.wal.length,
-      objectsPerRepository: sharedChunks + writes.length / set.repositories.length,
+      walSegments: plan.walSegments,
+      objectsPerRepository: sharedChunks + writes / targets.length,
     };
   });
-  return { configPath, days: options.days, from: start.toISOString(), to: end.toISOString(), repositories, counts, generationMs: performance.now() - started };
+  return { configPath, days: options.days, segmentsPerDay, from: start.toISOString(), to: end.toISOString(), repositories, copies, counts, generationMs: performance.now() - started };
+}
+
+/**
+ * A local repository's writes without fsync: each object goes where the local driver puts
+ * it (its name's parts as directories under the repository's path), written in one call.
+ * Reads, listings and everything else go to the real driver underneath.
+ */
+class UnsyncedLocalWrites extends DelegatingTarget {
+  private readonly directories = new Map<string, Promise<unknown>>();
+
+  constructor(
+    inner: StorageTarget,
+    private readonly root: string,
+  ) {
+    super(inner);
+  }
+
+  override async put(name: string, body: Buffer): Promise<void> {
+    const path = join(this.root, ...name.split('/'));
+    const directory = dirname(path);
+    let made = this.directories.get(directory);
+    if (!made) {
+      made = mkdir(directory, { recursive: true });
+      this.directories.set(directory, made);
+    }
+    await made;
+    await writeFile(path, body, { mode: 0o600 });
+  }
 }
 
 interface HistoryPlan {
   readonly backups: BackupRecord[];
   readonly events: RepositoryEvent[];
-  readonly wal: WalSummary[];
+  readonly walSegments: number;
+  /** The summary of the index-th segment, made on demand: a 90-day history at 5,000 a day holds 450,000. */
+  walSummary(index: number): WalSummary;
   readonly restorePoints: number;
 }
 
 /** The whole history as records, before anything is written: WAL first, everything else placed on it by time. */
-function planHistory(start: Date, end: Date, days: number): HistoryPlan {
+function planHistory(start: Date, end: Date, days: number, segmentsPerDay: number, copies: readonly string[]): HistoryPlan {
   const startMs = start.getTime();
+  const segmentMs = day / segmentsPerDay;
+  const walSegments = days * segmentsPerDay;
   const lsnAt = (time: number): Lsn => {
     const offset = Math.max(0, time - startMs);
-    const index = Math.min(Math.floor(offset / segmentMs), days * segmentsPerDay - 1);
+    const index = Math.min(Math.floor(offset / segmentMs), walSegments - 1);
     const within = Math.floor(((offset - index * segmentMs) / segmentMs) * (segmentSize - 1));
     return (firstSegment + BigInt(index)) * BigInt(segmentSize) + BigInt(Math.max(0, within));
   };
-  const wal: WalSummary[] = [];
-  for (let index = 0; index < days * segmentsPerDay; index++) {
+  const pointsBySegment = new Map<number, WalSummary['restorePoints']>();
+  const walSummary = (index: number): WalSummary => {
     const segmentStart = startMs + index * segmentMs;
-    wal.push({
+    return {
       timeline,
       segment: segmentFileName(timeline, firstSegment + BigInt(index), segmentSize),
       partial: false,
@@ -165,9 +228,9 @@ function planHistory(start: Date, end: Date, days: number): HistoryPlan {
       firstCommitTime: new Date(segmentStart + 500).toISOString(),
       lastCommitTime: new Date(Math.min(segmentStart + segmentMs - 500, end.getTime())).toISOString(),
       commits: 1800 + (index % 400),
-      restorePoints: [],
-    });
-  }
+      restorePoints: pointsBySegment.get(index) ?? [],
+    };
+  };
   const events: RepositoryEvent[] = [];
 
   // Hourly restore points, as the scheduler's `restore-point` job names and records them.
@@ -175,7 +238,8 @@ function planHistory(start: Date, end: Date, days: number): HistoryPlan {
   for (let time = startMs + hour; time <= end.getTime(); time += hour) {
     const at = new Date(time);
     const point = { name: `drc-${at.toISOString().slice(0, 19)}Z`, lsn: formatLsn(lsnAt(time)), time: at.toISOString() };
-    wal[Math.min(Math.floor((time - startMs) / segmentMs), wal.length - 1)]?.restorePoints.push(point);
+    const segment = Math.min(Math.floor((time - startMs) / segmentMs), walSegments - 1);
+    pointsBySegment.set(segment, [...(pointsBySegment.get(segment) ?? []), point]);
     events.push(newEvent('restore-point', 'success', `restore point '${point.name}' at ${point.lsn}`, { ...point, cluster: clusterName }, at));
     restorePoints += 1;
   }
@@ -184,12 +248,12 @@ function planHistory(start: Date, end: Date, days: number): HistoryPlan {
   const backups: BackupRecord[] = [];
   const firstDay = Math.ceil(startMs / day) * day;
   for (let midnight = firstDay, index = 0; midnight + hour < end.getTime(); midnight += day, index++) {
-    const full = backupRecord('full', 'scheduled daily full backup', midnight + hour, index, lsnAt);
+    const full = backupRecord('full', 'scheduled daily full backup', midnight + hour, index, lsnAt, copies);
     backups.push(full);
-    events.push(newEvent('backup', 'success', `full backup ${full.id}: 2 copies`, { ...full }, new Date(full.stoppedAt)));
+    events.push(newEvent('backup', 'success', `full backup ${full.id}: ${String(copies.length)} ${copies.length === 1 ? 'copy' : 'copies'}`, { ...full }, new Date(full.stoppedAt)));
     const testTime = midnight + hour + 30 * 60_000;
     // One test in fifteen fails, so the history carries failed-test markers and alerts.
-    if (testTime < end.getTime()) events.push(restoreTestEvent(full, new Date(testTime), index % 15 === 7));
+    if (testTime < end.getTime()) events.push(restoreTestEvent(full, new Date(testTime), index % 15 === 7, copies));
   }
 
   // Weekly archives on the last Sundays of the span, at 02:00 UTC.
@@ -197,9 +261,9 @@ function planHistory(start: Date, end: Date, days: number): HistoryPlan {
   const sundays: number[] = [];
   for (let midnight = firstDay; midnight + 3 * hour < end.getTime(); midnight += day) if (new Date(midnight).getUTCDay() === 0) sundays.push(midnight);
   for (const [index, sunday] of sundays.slice(-archives).entries()) {
-    const archive = backupRecord('archive', 'scheduled weekly archive backup', sunday + 2 * hour, index, lsnAt);
+    const archive = backupRecord('archive', 'scheduled weekly archive backup', sunday + 2 * hour, index, lsnAt, copies);
     backups.push(archive);
-    events.push(newEvent('backup', 'success', `archive backup ${archive.id}: 2 copies`, { ...archive }, new Date(archive.stoppedAt)));
+    events.push(newEvent('backup', 'success', `archive backup ${archive.id}: ${String(copies.length)} ${copies.length === 1 ? 'copy' : 'copies'}`, { ...archive }, new Date(archive.stoppedAt)));
   }
   backups.sort((a, b) => a.stoppedAt.localeCompare(b.stoppedAt));
 
@@ -208,7 +272,7 @@ function planHistory(start: Date, end: Date, days: number): HistoryPlan {
     if (new Date(midnight).getUTCDay() !== 6) continue;
     const objects = 1000 + Math.round((midnight - startMs) / segmentMs) * 2;
     events.push(
-      newEvent('verify', 'success', 'all objects authenticated', { repositories: ['nas', 'usb'].map((repository) => ({ repository, objectsChecked: objects, problems: 0, repaired: 0 })) }, new Date(midnight + 4 * hour + 20 * 60_000)),
+      newEvent('verify', 'success', 'all objects authenticated', { repositories: copies.map((repository) => ({ repository, objectsChecked: objects, problems: 0, repaired: 0 })) }, new Date(midnight + 4 * hour + 20 * 60_000)),
     );
   }
 
@@ -217,7 +281,7 @@ function planHistory(start: Date, end: Date, days: number): HistoryPlan {
   for (let index = 0; index < restores; index++) {
     const time = startMs + ((index + 0.6) / restores) * (end.getTime() - startMs);
     const from = backups.filter((record) => Date.parse(record.stoppedAt) < time).at(-1);
-    if (from) events.push(restoreEvent(from, new Date(time), lsnAt));
+    if (from) events.push(restoreEvent(from, new Date(time), lsnAt, segmentMs));
   }
 
   // The rest of the 2,000 per 30 days: syncs of the NAS to the USB stick, evenly spread.
@@ -227,10 +291,10 @@ function planHistory(start: Date, end: Date, days: number): HistoryPlan {
     const report: SyncReport = { from: 'nas', to: 'usb', objectsCopied: 24 + (index % 17), bytesCopied: (24 + (index % 17)) * 4096, objectsAlreadyPresent: 5000 + index * 30, skippedCorrupt: [] };
     events.push(newEvent('sync', 'success', `copied ${String(report.objectsCopied)} object(s) from 'nas' to 'usb'`, { ...report }, new Date(time)));
   }
-  return { backups, events, wal, restorePoints };
+  return { backups, events, walSegments, walSummary, restorePoints };
 }
 
-function backupRecord(type: BackupType, reason: string, startedAtMs: number, index: number, lsnAt: (time: number) => Lsn): BackupRecord {
+function backupRecord(type: BackupType, reason: string, startedAtMs: number, index: number, lsnAt: (time: number) => Lsn, copies: readonly string[]): BackupRecord {
   const durationMs = 3 * 60_000 + (index % 7) * 9_000;
   const startedAt = new Date(startedAtMs);
   const bytesRead = 2 * 1024 ** 3 + index * 24 * 1024 ** 2;
@@ -258,7 +322,7 @@ function backupRecord(type: BackupType, reason: string, startedAtMs: number, ind
     files: filesPerBackup,
     nativeIncremental: false,
     tablespaces: [],
-    repositories: ['nas', 'usb'],
+    repositories: copies,
     missingCopies: [],
   });
 }
@@ -293,7 +357,7 @@ async function writeSharedChunks(repositories: readonly Repository[]): Promise<s
   return ids;
 }
 
-function restoreTestEvent(backup: BackupRecord, startedAt: Date, failed: boolean): RepositoryEvent {
+function restoreTestEvent(backup: BackupRecord, startedAt: Date, failed: boolean, copies: readonly string[]): RepositoryEvent {
   const restoreDurationMs = 95_000 + (Date.parse(backup.stoppedAt) % 20_000);
   const recoveryDurationMs = 4_000;
   const durationMs = restoreDurationMs + recoveryDurationMs + 38_000;
@@ -337,7 +401,7 @@ function restoreTestEvent(backup: BackupRecord, startedAt: Date, failed: boolean
     binaries: { bindir: '/usr/lib/postgresql/16/bin', version: '16.4', source: "the backup's major version, found on PATH" },
     scratch: { id: `rt-${backup.id}`, directory: `/tmp/drc-scratch-${backup.id}`, port: 54_330, postmasterPid: 41_000, removed: true },
     leftoversRemoved: [],
-    recordedIn: ['nas', 'usb'],
+    recordedIn: copies,
   });
   // As the restore-test engine stores it: the event's id is the record's, `recordedIn` stays out.
   const event = newEvent(
@@ -354,7 +418,7 @@ function restoreTestEvent(backup: BackupRecord, startedAt: Date, failed: boolean
   return { ...event, details };
 }
 
-function restoreEvent(backup: BackupRecord, time: Date, lsnAt: (time: number) => Lsn): RepositoryEvent {
+function restoreEvent(backup: BackupRecord, time: Date, lsnAt: (time: number) => Lsn, segmentMs: number): RepositoryEvent {
   const target = new Date(time.getTime() - 20 * 60_000);
   const walSegments = Math.ceil((target.getTime() - Date.parse(backup.stoppedAt)) / segmentMs);
   const report: RestoreReport = {

@@ -1,5 +1,8 @@
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syntheticPassphraseVariable, writeSyntheticHistory, type SyntheticHistory } from '../../bench/support/synthetic-history.js';
+import { listBackups } from '../../src/main/engines/backup/catalog.js';
+import { selectBackup } from '../../src/main/engines/restore/select.js';
 import { WalCatalog } from '../../src/main/engines/wal/catalog.js';
 import { createContext, withRepositorySet, type ServiceContext } from '../../src/main/services/context.js';
 import { inventory } from '../../src/main/services/backup.js';
@@ -100,5 +103,55 @@ describe('synthetic history for the console bench', () => {
       expect(repository).toMatchObject({ reachable: true, gaps: [] });
       expect(repository.windows).toHaveLength(1);
     }
+  });
+});
+
+/**
+ * The WAL catalog bench's history: 5,000 segments a day in one repository, written without
+ * per-object fsync. Read back through the real local driver and services, it must be the
+ * same format: every segment listed with its summary, restore points found by selection.
+ */
+describe('synthetic history for the WAL catalog bench', () => {
+  const end = new Date('2026-06-13T12:00:00Z');
+  let root: Awaited<ReturnType<typeof tempDirectory>>;
+  let history: SyntheticHistory;
+  let context: ServiceContext;
+  const previous = process.env[syntheticPassphraseVariable];
+
+  beforeAll(async () => {
+    process.env[syntheticPassphraseVariable] = 'synthetic catalog history test';
+    root = await tempDirectory('drc-synthetic-catalog-');
+    history = await writeSyntheticHistory({ directory: root.path, days: 1, end, scrypt: { N: 2 ** 10, r: 8, p: 1 }, segmentsPerDay: 5000, removableCopy: false, durable: false });
+    context = await createContext({ configPath: history.configPath });
+  });
+
+  afterAll(async () => {
+    await root.remove();
+    if (previous === undefined) delete process.env[syntheticPassphraseVariable];
+    else process.env[syntheticPassphraseVariable] = previous;
+  });
+
+  it('configures and writes the local repository alone, at 5,000 segments a day', async () => {
+    expect(history.copies).toEqual(['nas']);
+    expect(history.counts).toMatchObject({ walSegments: 5000, restorePoints: 24 });
+    expect(JSON.parse(await readFile(history.configPath, 'utf8'))).toMatchObject({ repositories: [{ name: 'nas', type: 'local' }] });
+    const found = await inventory(context);
+    expect(found.backups.map((backup) => backup.copies)).toEqual([['nas']]);
+    expect(found.wal).toEqual([expect.objectContaining({ repository: 'nas', segments: 5000, partialSegments: 0, gaps: [] })]);
+  });
+
+  it('lets restore selection find the newest restore point and a time after the backup of the day', async () => {
+    const plans = await withRepositorySet(context, undefined, async (set) => {
+      const backups = await listBackups(set.repositories);
+      const catalog = await WalCatalog.load(set.repositories, 16 * 1024 * 1024);
+      return {
+        byName: await selectBackup(backups, { kind: 'name', name: 'drc-2026-06-13T12:00:00Z' }, catalog),
+        byTime: await selectBackup(backups, { kind: 'time', time: '2026-06-13T06:00:00Z' }, catalog),
+      };
+    });
+    // The newest point sits in the last of 5,000 segments after 0x100: segment 0x1487.
+    expect(plans.byName.walUntilLsn).toBeDefined();
+    expect((plans.byName.walUntilLsn ?? 0n) / BigInt(16 * 1024 * 1024)).toBe(0x100n + 4999n);
+    expect(plans.byTime.backup.record.stoppedAt < '2026-06-13T06:00:00Z').toBe(true);
   });
 });

@@ -22,7 +22,8 @@ import type { Manifest } from '../../src/main/repo/manifest.js';
 import { chunkObjectName, objectPrefixes } from '../../src/main/repo/objects.js';
 import { Repository } from '../../src/main/repo/repository.js';
 import { initRepositorySet, openRepositorySet, type RepositorySet } from '../../src/main/repo/repository-set.js';
-import { listWalObjects, walSegmentObject, writeWalSummary } from '../../src/main/repo/wal-archive.js';
+import { listWalObjects, walSegmentObject, writeWalSummary, type WalSummary } from '../../src/main/repo/wal-archive.js';
+import { recordInWalIndex } from '../../src/main/engines/wal/wal-index.js';
 import { createContext, withRepositorySet } from '../../src/main/services/context.js';
 import { expire } from '../../src/main/services/retention.js';
 import { streamWalForever } from '../../src/main/services/wal.js';
@@ -122,12 +123,12 @@ async function writeSimulatedBackup(places: readonly Placed[], record: BackupRec
   return own;
 }
 
-/** A WAL segment stored with its summary, its commits spread over `from`…`to`. */
+/** A WAL segment stored with its summary, its commits spread over `from`…`to`, and recorded in the WAL index as `wal push` does. */
 async function writeSimulatedSegment(repositories: readonly Repository[], segment: bigint, from: Date, to: Date): Promise<void> {
   const file = segmentFileName(1, segment, segmentSize);
   for (const repository of repositories) {
     await repository.writeNamedObject(walSegmentObject(1, file), randomBytes(256));
-    await writeWalSummary(repository, {
+    const summary: WalSummary = {
       timeline: 1,
       segment: file,
       partial: false,
@@ -137,7 +138,9 @@ async function writeSimulatedSegment(repositories: readonly Repository[], segmen
       lastCommitTime: to.toISOString(),
       commits: 100,
       restorePoints: [],
-    });
+    };
+    const storedBytes = (await writeWalSummary(repository, summary)) + 256;
+    await recordInWalIndex(repository, 1, { segments: [{ file, summary, storedBytes }] }, segmentSize);
   }
 }
 

@@ -61,6 +61,7 @@ function wal(repository: string, latest: string | undefined, newestLsn = '0/5000
     repository,
     segments: 4,
     partialSegments: 1,
+    storedBytes: 5 * 16 * 1024 * 1024,
     timelines: [1],
     newestLsn,
     newestCommitTime: latest,

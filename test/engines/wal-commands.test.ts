@@ -1,13 +1,19 @@
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RepositoryWalStatus } from '../../src/main/engines/wal/status.js';
+import { readWalIndex } from '../../src/main/engines/wal/wal-index.js';
+import { createContext, withRepositorySet } from '../../src/main/services/context.js';
 import { drc } from '../support/cli.js';
 import { writeTestConfig, type DrcTestConfig } from '../support/drc-config.js';
 import { makeTempDir, startCluster, stopAllClusters, type TestCluster } from '../support/postgres.js';
 
 process.env.DRC_TEST_PASSPHRASE = 'wal commands';
 afterAll(stopAllClusters);
+
+function fail(repository: string): never {
+  throw new Error(`expected repository '${repository}' to open`);
+}
 
 describe('wal push, wal get and wal status (PostgreSQL 15)', () => {
   let source: TestCluster;
@@ -36,11 +42,21 @@ describe('wal push, wal get and wal status (PostgreSQL 15)', () => {
   });
 
   it('stores each pushed segment in every repository and gives it back byte for byte', async () => {
-    for (const segment of segments) {
-      const pushed = await drc(['wal', 'push', join(source.dataDir, 'pg_wal', segment), '--config', config.path, '--json']);
+    // The middle segment is archived while the NAS is left out of the config: a real hole in its archive.
+    const usbOnly = join(root, 'usb-only.json');
+    const full = JSON.parse(await readFile(config.path, 'utf8')) as { repositories: Array<{ name: string }> };
+    await writeFile(usbOnly, JSON.stringify({ ...full, repositories: full.repositories.filter((repository) => repository.name === 'usb') }));
+    for (const [index, segment] of segments.entries()) {
+      const pushed = await drc(['wal', 'push', join(source.dataDir, 'pg_wal', segment), '--config', index === 1 ? usbOnly : config.path, '--json']);
       expect(pushed.code).toBe(0);
-      expect(pushed.json<{ repositories: string[] }>().repositories.sort()).toEqual(['nas', 'usb']);
+      expect(pushed.json<{ repositories: string[] }>().repositories.sort()).toEqual(index === 1 ? ['usb'] : ['nas', 'usb']);
     }
+    // Each repository's WAL index names what it holds.
+    await withRepositorySet(await createContext({ configPath: config.path }), undefined, async (set) => {
+      const indexed = async (name: string) => [...((await readWalIndex(set.repositories.find((repository) => repository.name === name) ?? fail(name)))?.segments.get(1)?.keys() ?? [])].sort();
+      expect(await indexed('nas')).toEqual([segments[0], segments[2]]);
+      expect(await indexed('usb')).toEqual(segments);
+    });
     const last = segments.at(-1) ?? '';
     const destination = join(root, 'fetched');
     const fetched = await drc(['wal', 'get', last, destination, '--config', config.path, '--json']);
@@ -56,10 +72,7 @@ describe('wal push, wal get and wal status (PostgreSQL 15)', () => {
   });
 
   it('reports a gap in one repository and none in the other', async () => {
-    const clean = await drc(['wal', 'status', '--config', config.path, '--json']);
-    expect(clean.code).toBe(0);
     const middle = segments[1] ?? '';
-    await rm(join(config.repositories.nas ?? '', 'wal', '00000001', middle));
     const result = await drc(['wal', 'status', '--config', config.path, '--json']);
     expect(result.code).toBe(1);
     const byName = new Map(result.json<{ repositories: RepositoryWalStatus[] }>().repositories.map((status) => [status.repository, status]));

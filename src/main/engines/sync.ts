@@ -8,6 +8,7 @@ import { chunkObjectName, objectPrefixes } from '../repo/objects.js';
 import { Repository, lockAll, releaseAll } from '../repo/repository.js';
 import type { RepositorySet } from '../repo/repository-set.js';
 import type { ObjectInfo } from '../storage/target.js';
+import { reconcileWalIndex } from './wal/wal-index.js';
 
 export interface SyncOptions {
   readonly from: string;
@@ -53,6 +54,8 @@ export async function syncRepositories(set: RepositorySet, options: SyncOptions)
     };
     const concurrency = options.concurrency ?? 8;
     await forEachConcurrent(byPhase([objectPrefixes.chunks, objectPrefixes.wal]), concurrency, copy);
+    // The destination's WAL index describes its own archive: record what it holds now.
+    await reconcileWalIndex(destination);
 
     // A manifest is the commit point: copy it only when every chunk it names is at the destination.
     const chunksThere = new Set((await destination.target.list(objectPrefixes.chunks)).map((object) => object.name));

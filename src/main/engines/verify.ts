@@ -6,7 +6,9 @@ import { backupIdOf, decodeManifest, referencedChunks } from '../repo/manifest.j
 import { chunkObjectName, isSealedObject, objectPrefixes } from '../repo/objects.js';
 import { lockAll, recordInEvery, releaseAll, type Repository } from '../repo/repository.js';
 import type { RepositorySet } from '../repo/repository-set.js';
+import { walIndexPrefix } from '../repo/wal-index.js';
 import type { ObjectInfo } from '../storage/target.js';
+import { checkWalIndex, rebuildWalIndex } from './wal/wal-index.js';
 
 export interface VerifyOptions {
   readonly repair: boolean;
@@ -46,6 +48,9 @@ export async function verifyRepositories(set: RepositorySet, options: VerifyOpti
       await releaseAll(locks);
     }
   }
+
+  // The WAL index describes its own repository's archive: it is checked against it and rebuilt, never copied.
+  for (const scan of scans) await checkIndex(scan, options.repair);
 
   const results: RepositoryVerifyResult[] = [
     ...scans.map((scan) => ({ repository: scan.repository.name, objectsChecked: scan.objectsChecked, bytesChecked: scan.bytesChecked, problems: scan.problems })),
@@ -118,6 +123,17 @@ async function repairFromOtherCopies(damaged: Scan, scans: readonly Scan[]): Pro
       }
     }
   }
+}
+
+async function checkIndex(scan: Scan, repair: boolean): Promise<void> {
+  const { problems } = await checkWalIndex(scan.repository);
+  if (problems.length === 0) return;
+  const problem: ObjectProblem = { object: walIndexPrefix, problem: 'corrupt', detail: problems.slice(0, 5).join('; ') + (problems.length > 5 ? `; and ${String(problems.length - 5)} more` : ''), repaired: false };
+  scan.problems.push(problem);
+  if (!repair) return;
+  const rebuilt = await rebuildWalIndex(scan.repository);
+  problem.repaired = true;
+  problem.detail = `${problem.detail}; rebuilt from the ${String(rebuilt.segments)} segment(s) stored`;
 }
 
 /** Writes the verify record to every repository; returns the ones where that failed, with why. */

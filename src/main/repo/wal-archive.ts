@@ -65,9 +65,13 @@ export function parseWalObjectName(name: string, size = 0): WalObject | undefine
   return { name, timeline: parseInt(match[1], 16), file: match[2], kind, size };
 }
 
-/** Every WAL object of a repository, parsed; names that are not WAL objects are left out. */
-export async function listWalObjects(repository: Repository): Promise<WalObject[]> {
-  return (await repository.target.list('wal/')).flatMap((object) => parseWalObjectName(object.name, object.size) ?? []);
+/**
+ * Every WAL object of a repository (or under `prefix`, named after `startAfter`), parsed;
+ * names that are not WAL objects are left out.
+ */
+export async function listWalObjects(repository: Repository, prefix = 'wal/', startAfter?: string): Promise<WalObject[]> {
+  const listed = await repository.target.list(prefix, startAfter === undefined ? undefined : { startAfter });
+  return listed.flatMap((object) => parseWalObjectName(object.name, object.size) ?? []);
 }
 
 export async function readWalSummary(repository: Repository, name: string): Promise<WalSummary> {
@@ -80,6 +84,7 @@ export async function readWalSummary(repository: Repository, name: string): Prom
   return parsed.data;
 }
 
-export async function writeWalSummary(repository: Repository, summary: WalSummary): Promise<void> {
-  await repository.writeNamedObject(walSummaryObject(summary.timeline, summary.segment, summary.partial), Buffer.from(JSON.stringify(summary)));
+/** Returns the bytes the sealed summary occupies. */
+export async function writeWalSummary(repository: Repository, summary: WalSummary): Promise<number> {
+  return repository.writeNamedObject(walSummaryObject(summary.timeline, summary.segment, summary.partial), Buffer.from(JSON.stringify(summary)));
 }

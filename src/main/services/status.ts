@@ -9,7 +9,9 @@ import type { SchedulerState } from '../engines/scheduler/state.js';
 import { SchedulerStateStore } from '../engines/scheduler/state-store.js';
 import { walStatus } from '../engines/wal/status.js';
 import { clusterConnection, withSql } from '../postgres/cluster.js';
+import { objectPrefixes } from '../repo/objects.js';
 import { openRepositorySet, type RepositorySet } from '../repo/repository-set.js';
+import { walIndexPrefix } from '../repo/wal-index.js';
 import { RemovableTarget } from '../storage/removable.js';
 import type { StorageTarget } from '../storage/target.js';
 import { DelegatingTarget } from '../storage/wrappers/delegate.js';
@@ -55,12 +57,22 @@ async function observeRepositories(context: ServiceContext, now: Date): Promise<
         if (unreachable) return { ...describeTarget(target), state: 'unreachable', error: { code: unreachable.error.code, message: unreachable.error.message } };
         if (set.uninitialized.includes(target)) return { ...describeTarget(target), state: 'uninitialized' };
         const label = await removableOf(target)?.readMediaLabel();
-        const bytesUsed = (await target.list('')).reduce((sum, object) => sum + object.size, 0);
+        const bytesUsed = await bytesUsedBy(target, wal.find((entry) => entry.repository === target.name)?.storedBytes ?? 0);
         return { ...describeTarget(target), state: 'ok', bytesUsed, ...(label ? { medium: { id: label.id, name: label.name, firstUsed: label.firstUsed } } : {}) };
       }),
     );
     return { repositories, backups, wal, events: history.events };
   });
+}
+
+/**
+ * What a repository occupies, without listing its WAL archive (hundreds of thousands of
+ * objects on a busy server): the WAL's share comes from its index; the rest is listed.
+ * The header and media label, a few kilobytes, are left out.
+ */
+async function bytesUsedBy(target: StorageTarget, walBytes: number): Promise<number> {
+  const listed = await Promise.all([objectPrefixes.chunks, objectPrefixes.backups, objectPrefixes.events, walIndexPrefix].map((prefix) => target.list(prefix)));
+  return listed.flat().reduce((sum, object) => sum + object.size, walBytes);
 }
 
 function describeTarget(target: StorageTarget): Pick<RepositoryObservation, 'repository' | 'media' | 'offsite'> {

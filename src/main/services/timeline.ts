@@ -4,28 +4,25 @@ import { listBackups, type CatalogEntry } from '../engines/backup/catalog.js';
 import { buildTimeline, type RepositoryTimelineObservation } from '../engines/recovery-timeline/build.js';
 import type { RestorePointSeen } from '../engines/recovery-timeline/markers.js';
 import { missingRuns, type TimedGap } from '../engines/recovery-timeline/windows.js';
-import { parseLsn, parseSegmentFileName, segmentFileName, segmentNumber } from '../postgres/lsn.js';
+import { parseLsn, segmentFileName, segmentNumber } from '../postgres/lsn.js';
 import type { Repository } from '../repo/repository.js';
 import { openRepositorySet, type RepositorySet } from '../repo/repository-set.js';
-import { listWalObjects, readWalSummary, walSummaryObject, type WalSummary } from '../repo/wal-archive.js';
+import type { WalSummary } from '../repo/wal-archive.js';
+import { WalCatalog } from '../engines/wal/catalog.js';
 import { resolvePassphrase, withTargets, type ServiceContext } from './context.js';
 import { readEventHistory } from './events.js';
-import { ImmutableObjectCache } from './immutable-cache.js';
 
 /**
  * The recovery timeline's data: what each repository can recover to, where its WAL has
- * holes, and the moments to pick a target by. It reads the backup catalog once, lists
- * each repository's WAL archive once, and reads WAL summaries only beside each hole and
- * at the newest segments — restore points come from the `restore-point` records, not
- * from reading every summary.
+ * holes, and the moments to pick a target by. It reads the backup catalog once and each
+ * repository's WAL index once; an archive without an index yet is listed, and its
+ * summaries read only beside each hole and at the newest segments (restore points then
+ * come from the `restore-point` records).
  */
 const defaultSegmentSize = 16 * 1024 * 1024;
 
 /** How far from a hole (or back from the newest segment) to look for a segment that records a commit. */
 const commitSearchSegments = 32;
-
-/** Summaries of complete segments are sealed once; a partial's summary is rewritten as the segment grows, so it is never cached. */
-const summaryCache = new ImmutableObjectCache<WalSummary>(20_000);
 
 export async function recoveryTimeline(context: ServiceContext, request: { days: number }, options: { now?: Date } = {}): Promise<Timeline> {
   const now = options.now ?? new Date();
@@ -70,58 +67,47 @@ interface WalObservation {
 
 /** One repository's WAL archive: its holes with their time span, and the newest commit it reaches. */
 async function observeWal(repository: Repository, backups: readonly CatalogEntry[], segmentSize: number): Promise<WalObservation> {
-  const objects = await listWalObjects(repository);
-  const summaries = new Set(objects.filter((object) => object.kind === 'summary' || object.kind === 'partial-summary').map((object) => object.name));
-  // Per timeline: segment number → held complete (false: only a partial upload).
-  const held = new Map<number, Map<bigint, boolean>>();
-  for (const object of objects) {
-    if (object.kind !== 'segment' && object.kind !== 'partial') continue;
-    const parsed = parseSegmentFileName(object.file, segmentSize);
-    if (!parsed) continue;
-    const segments = held.get(object.timeline) ?? new Map<bigint, boolean>();
-    held.set(object.timeline, segments);
-    segments.set(parsed.segment, (segments.get(parsed.segment) ?? false) || object.kind === 'segment');
-  }
-  const observation: WalObservation = { gaps: [], newestCommit: undefined, newestLsn: undefined, restorePoints: [] };
-  const read = async (timeline: number, segment: bigint): Promise<WalSummary | undefined> => {
-    const complete = held.get(timeline)?.get(segment);
-    if (complete === undefined) return undefined;
-    const name = walSummaryObject(timeline, segmentFileName(timeline, segment, segmentSize), !complete);
-    if (!summaries.has(name)) return undefined;
-    try {
-      const load = () => readWalSummary(repository, name);
-      const summary = complete ? await summaryCache.get(`${repository.header.repositoryId}/${name}`, load) : await load();
-      observation.restorePoints.push(...summary.restorePoints);
-      return summary;
-    } catch (error) {
-      // A damaged summary only costs this moment's precision; verify reports the damage.
-      if (error instanceof DrcError) return undefined;
-      throw error;
-    }
+  const catalog = await WalCatalog.load([repository], segmentSize);
+  // An indexed archive hands over every restore point at no cost; an unindexed one only those of the summaries read.
+  const restorePoints = new Map<string, WalSummary['restorePoints'][number]>();
+  const remember = (summary: WalSummary): void => {
+    for (const point of summary.restorePoints) restorePoints.set(`${point.lsn}/${point.name}`, point);
   };
+  for (const point of catalog.indexedRestorePoints()) restorePoints.set(`${point.lsn}/${point.name}`, { name: point.name, lsn: point.lsn, time: point.time });
+  const observation: WalObservation = { gaps: [], newestCommit: undefined, newestLsn: undefined, restorePoints: [] };
   const mine = backups.filter((entry) => entry.repositories.includes(repository.name));
   let newestEnd = -1n;
-  for (const [timeline, segments] of held) {
-    const numbers = [...segments.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const timeline of catalog.timelines.keys()) {
+    const holdings = catalog.segments(timeline);
+    const bySegment = new Map(holdings.map((holding) => [holding.segment, holding]));
+    const numbers = holdings.map((holding) => holding.segment);
+    const read = async (segment: bigint): Promise<WalSummary | undefined> => {
+      const holding = bySegment.get(segment);
+      // A damaged summary only costs this moment's precision; verify reports the damage.
+      const summary = holding ? await catalog.summary(timeline, holding, holding.complete.length === 0) : undefined;
+      if (summary) remember(summary);
+      return summary;
+    };
     const oldest = mine.find((entry) => entry.record.timeline === timeline)?.record;
     const from = oldest === undefined ? numbers[0] : segmentNumber(parseLsn(oldest.stopLsn), segmentSize);
     if (from === undefined) continue;
     for (const run of missingRuns(timeline, numbers, from)) {
-      const before = await commitNear(numbers, run.firstMissing - 1n, -1, (segment) => read(timeline, segment), 'lastCommitTime');
-      const after = await commitNear(numbers, run.firstMissing + BigInt(run.count), 1, (segment) => read(timeline, segment), 'firstCommitTime');
+      const before = await commitNear(numbers, run.firstMissing - 1n, -1, read, 'lastCommitTime');
+      const after = await commitNear(numbers, run.firstMissing + BigInt(run.count), 1, read, 'firstCommitTime');
       observation.gaps.push({ ...run, firstMissingName: segmentFileName(timeline, run.firstMissing, segmentSize), lastCommitBefore: before, firstCommitAfter: after });
     }
     const last = numbers.at(-1);
     if (last === undefined) continue;
-    const newest = await read(timeline, last);
+    const newest = await read(last);
     const end = newest ? parseLsn(newest.endLsn) : -1n;
     if (newest && end > newestEnd) {
       newestEnd = end;
       observation.newestLsn = newest.endLsn;
     }
-    const commit = await commitNear(numbers, last, -1, (segment) => read(timeline, segment), 'lastCommitTime');
+    const commit = await commitNear(numbers, last, -1, read, 'lastCommitTime');
     if (commit !== undefined && (observation.newestCommit === undefined || commit > observation.newestCommit)) observation.newestCommit = commit;
   }
+  observation.restorePoints = [...restorePoints.values()];
   return observation;
 }
 

@@ -2,6 +2,9 @@ import { backupRecordSchema, type BackupRecord } from '../../repo/backup-record.
 import { DrcError } from '../../../shared/errors.js';
 import type { Manifest } from '../../repo/manifest.js';
 import type { Repository } from '../../repo/repository.js';
+import { forEachConcurrent } from '../../parallel.js';
+
+const manifestReads = 8;
 
 /**
  * The backups the repositories hold. A backup exists in a repository exactly when its
@@ -32,9 +35,10 @@ export async function listBackups(repositories: readonly Repository[]): Promise<
     }
   }
   const entries: CatalogEntry[] = [];
-  for (const [id, holder] of holders) {
+  // Manifests carry every file of the data directory: read several at once, keep only the record.
+  await forEachConcurrent(holders, manifestReads, async ([id, holder]) => {
     entries.push({ record: recordOf(await holder.repository.readManifest(id), holder.repository.name), repositories: holder.names.sort() });
-  }
+  });
   return entries.sort((a, b) => a.record.stoppedAt.localeCompare(b.record.stoppedAt));
 }
 

@@ -1,6 +1,6 @@
 import type { BackupRecord } from '../../repo/backup-record.js';
 import type { RecoveryTarget, RestoreReport } from '../../../shared/contract/restore.js';
-import { parseLsn, parseSegmentFileName, segmentNumber } from '../../postgres/lsn.js';
+import { parseLsn, parseSegmentFileName, segmentFileName, segmentNumber } from '../../postgres/lsn.js';
 import type { ScratchInstance } from '../../postgres/scratch-instance.js';
 import type { WalCatalog } from '../wal/catalog.js';
 
@@ -35,7 +35,9 @@ export async function inspectRecovery(instance: ScratchInstance, options: { repo
   const last = report.walLast === undefined ? { timeline: options.backup.timeline, segment: segmentNumber(parseLsn(options.backup.stopLsn), wal.segmentSize) } : parseSegmentFileName(report.walLast, wal.segmentSize);
   const newest = wal.segments(report.targetTimeline).at(-1);
   if (last && newest && (last.timeline !== report.targetTimeline || last.segment < newest.segment)) {
-    const missing = last.timeline === report.targetTimeline ? wal.firstGap(report.targetTimeline, last.segment + 1n) : undefined;
+    // A hole in the catalog, or a segment the catalog names but the restore found in no repository (its warning says so).
+    const next = segmentFileName(report.targetTimeline, last.segment + 1n, wal.segmentSize);
+    const missing = last.timeline !== report.targetTimeline ? undefined : (wal.firstGap(report.targetTimeline, last.segment + 1n) ?? (report.warnings.some((warning) => warning.includes(next)) ? next : undefined));
     outcome.dataLoss.push(
       `the repositories hold WAL up to segment ${newest.file}, but recovery could replay only up to ${report.walLast ?? 'the end of the backup'}${missing === undefined ? '' : `: segment ${missing} is missing in every repository`}; every commit after it is lost`,
     );

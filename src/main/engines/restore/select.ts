@@ -74,17 +74,21 @@ function walBounds(target: RecoveryTarget, record: BackupRecord, namedLsn: Lsn |
   }
 }
 
-/** The LSN of the newest restore point with this name, from the WAL summaries (undefined if none says so). */
+/**
+ * The LSN of the newest restore point with this name, from the WAL indexes and the
+ * summaries of segments past them (undefined if none says so).
+ */
 async function findRestorePoint(catalog: WalCatalog, name: string): Promise<Lsn | undefined> {
   let found: Lsn | undefined;
+  const consider = (point: { name: string; lsn: string }): void => {
+    if (point.name === name && (found === undefined || parseLsn(point.lsn) > found)) found = parseLsn(point.lsn);
+  };
+  for (const point of catalog.indexedRestorePoints()) consider(point);
   for (const timeline of catalog.timelines.keys()) {
     for (const holding of catalog.segments(timeline)) {
       for (const partial of [false, true]) {
-        if ((partial ? holding.partial : holding.complete).length === 0) continue;
-        const summary = await catalog.summary(timeline, holding, partial);
-        for (const point of summary?.restorePoints ?? []) {
-          if (point.name === name && (found === undefined || parseLsn(point.lsn) > found)) found = parseLsn(point.lsn);
-        }
+        if ((partial ? holding.partial : holding.complete).length === 0 || (!partial && catalog.isIndexed(timeline, holding.file))) continue;
+        for (const point of (await catalog.summary(timeline, holding, partial))?.restorePoints ?? []) consider(point);
       }
     }
   }

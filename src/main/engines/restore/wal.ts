@@ -63,7 +63,14 @@ export async function copyWal(plan: RecoveryPlan, target: RecoveryTarget, catalo
       const partial = holding.complete.length === 0;
       if (partial && step.endLsn !== undefined) continue;
       const name = walSegmentObject(step.timeline, holding.file, partial);
-      const content = await source.read(name, partial ? holding.partial : holding.complete);
+      const content = await readHeldSegment(source, name, partial ? holding.partial : holding.complete);
+      if (!content) {
+        // Listed (or indexed) but no repository gives it back: a hole all the same.
+        catalog.markMissing(step.timeline, holding.file);
+        copied.warnings.push(`the WAL archive of timeline ${String(step.timeline)} has a gap at segment ${holding.file} (it is missing in every repository): recovery cannot replay past it`);
+        gap = true;
+        break;
+      }
       // A partial upload older than the backup's end would replace the fuller copy the backup carries.
       if (holding.segment === stopSegment && content.length < Number(parseLsn(record.stopLsn) - segmentStart(stopSegment, catalog.segmentSize))) continue;
       await writeSegment(join(walDir, holding.file), content, catalog.segmentSize);
@@ -85,6 +92,23 @@ export async function copyWal(plan: RecoveryPlan, target: RecoveryTarget, catalo
     });
   }
   return copied;
+}
+
+/** The segment from the repositories said to hold it, else from any other; undefined when none can give it back. */
+async function readHeldSegment(source: ObjectSource, name: string, holders: readonly string[]): Promise<Buffer | undefined> {
+  try {
+    return await source.read(name, holders);
+  } catch (error) {
+    if (!(error instanceof DrcError) || error.code !== 'OBJECT_MISSING') throw error;
+  }
+  const others = source.repositories.filter((repository) => !holders.includes(repository.name)).map((repository) => repository.name);
+  if (others.length === 0) return undefined;
+  try {
+    return await source.read(name, others);
+  } catch (error) {
+    if (!(error instanceof DrcError) || error.code !== 'OBJECT_MISSING') throw error;
+    return undefined;
+  }
 }
 
 function pastBound(plan: RecoveryPlan, segment: bigint, segmentSize: number, lastCommitTime: string | undefined): boolean {

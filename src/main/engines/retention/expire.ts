@@ -9,6 +9,7 @@ import { chunkIdOf, chunkObjectName, objectPrefixes } from '../../repo/objects.j
 import { lockAll, releaseAll, writeLock, type Repository } from '../../repo/repository.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
 import { listWalObjects, type WalObject } from '../../repo/wal-archive.js';
+import { forgetInWalIndex } from '../wal/wal-index.js';
 import { backupLock } from '../backup/backup.js';
 import { recordOf } from '../backup/catalog.js';
 import { planExpiry, walRanges, type BackupVerdict, type ExpiryPlan, type StoredBackup, type StoredChunk } from './plan.js';
@@ -86,6 +87,8 @@ async function expireRepository(repository: Repository, options: ExpiryOptions, 
   try {
     plan = await planRepository(repository, options.policy, now);
     await deleteObjects(repository, locks, plan.remove, (verdict) => manifestObjectName(verdict.backup.record.id), removed.backups);
+    // The index first: it must never name a segment that is gone.
+    await forgetInWalIndex(repository, plan.walRemove);
     await deleteObjects(repository, locks, plan.walRemove, (object) => object.name, removed.wal);
     await deleteObjects(repository, locks, plan.chunksRemove, (chunk) => chunkObjectName(chunk.id), removed.chunks);
   } catch (error) {

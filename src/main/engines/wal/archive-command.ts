@@ -7,6 +7,7 @@ import type { Repository } from '../../repo/repository.js';
 import { walHistoryObject, walSegmentObject, writeWalSummary } from '../../repo/wal-archive.js';
 import { ObjectSource, orderRepositories } from '../restore/object-source.js';
 import { SegmentSummaryBuilder } from './segment-summary.js';
+import { recordInWalIndex } from './wal-index.js';
 
 /**
  * `drc wal push` and `drc wal get`, for servers that archive with archive_command and
@@ -29,13 +30,18 @@ export async function pushWalFile(repositories: readonly Repository[], path: str
   const object = history ? walHistoryObject(parseInt(history[1] ?? '1', 16)) : walSegmentObject(segment?.timeline ?? 1, file.replace(/\.partial$/, ''), partial);
   await Promise.all(
     repositories.map(async (repository) => {
-      await repository.writeNamedObject(object, content);
+      const storedBytes = await repository.writeNamedObject(object, content);
       if (segment) {
         const start = segmentStart(segment.segment, segmentSize);
         const builder = new SegmentSummaryBuilder(segment.timeline, segment.segment, segmentSize, start);
         const reader = new WalReader({ segmentSize, startLsn: start });
         for (const event of reader.push(content)) builder.add(event);
-        await writeWalSummary(repository, builder.build(content.length, partial, reader.lastValidRecordEnd));
+        const summary = builder.build(content.length, partial, reader.lastValidRecordEnd);
+        const summaryBytes = await writeWalSummary(repository, summary);
+        // PostgreSQL pushes this file again if we fail here, and records it then.
+        if (!partial) await recordInWalIndex(repository, segment.timeline, { segments: [{ file: summary.segment, summary, storedBytes: storedBytes + summaryBytes }] }, segmentSize);
+      } else if (history) {
+        await recordInWalIndex(repository, parseInt(history[1] ?? '1', 16), { history: true }, segmentSize);
       }
     }),
   );

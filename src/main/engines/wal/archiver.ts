@@ -9,6 +9,7 @@ import type { RepositorySet } from '../../repo/repository-set.js';
 import { walHistoryObject, walSegmentObject, writeWalSummary, type WalSummary } from '../../repo/wal-archive.js';
 import { segmentFileName } from '../../postgres/lsn.js';
 import { SegmentSummaryBuilder } from './segment-summary.js';
+import { recordInWalIndex } from './wal-index.js';
 
 export interface ArchiverStatus {
   timeline: number;
@@ -249,10 +250,13 @@ class SegmentWriter {
 
   async storeComplete(content: SegmentContent): Promise<void> {
     await this.everywhere(async (repository) => {
-      await repository.writeNamedObject(walSegmentObject(content.timeline, content.name), content.data);
-      await writeWalSummary(repository, content.summary);
+      const segmentBytes = await repository.writeNamedObject(walSegmentObject(content.timeline, content.name), content.data);
+      const summaryBytes = await writeWalSummary(repository, content.summary);
       // The complete segment supersedes its partial uploads.
       await repository.target.delete([walSegmentObject(content.timeline, content.name, true), `${walSegmentObject(content.timeline, content.name, true)}.summary`]);
+      // Last: the index names only what is stored. The slot has not moved past this segment
+      // yet, so a crash before this line streams it again and records it then.
+      await recordInWalIndex(repository, content.timeline, { segments: [{ file: content.name, summary: content.summary, storedBytes: segmentBytes + summaryBytes }] }, this.segmentSize);
     });
   }
 
@@ -266,7 +270,10 @@ class SegmentWriter {
   }
 
   async storeHistory(timeline: number, content: Buffer): Promise<void> {
-    await this.everywhere((repository) => repository.writeNamedObject(walHistoryObject(timeline), content).then(() => undefined));
+    await this.everywhere(async (repository) => {
+      await repository.writeNamedObject(walHistoryObject(timeline), content);
+      await recordInWalIndex(repository, timeline, { history: true }, this.segmentSize);
+    });
   }
 
   private async everywhere(write: (repository: Repository) => Promise<void>): Promise<void> {

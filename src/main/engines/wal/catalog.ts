@@ -1,7 +1,8 @@
 import { DrcError } from '../../../shared/errors.js';
 import { parseLsn, parseSegmentFileName, segmentFileName, type Lsn } from '../../postgres/lsn.js';
 import type { Repository } from '../../repo/repository.js';
-import { listWalObjects, readWalSummary, walHistoryObject, type WalObject, type WalSummary } from '../../repo/wal-archive.js';
+import { readWalSummary, walHistoryObject, type WalObject, type WalSummary } from '../../repo/wal-archive.js';
+import { listWalHoldings, type IndexedRestorePoint, type IndexedWal } from './wal-index.js';
 
 /**
  * What WAL the repositories hold, merged: per timeline, which segments exist (complete
@@ -24,6 +25,8 @@ export interface TimelineSwitch {
 
 export class WalCatalog {
   private readonly summaries = new Map<string, WalSummary>();
+  /** Per timeline, its segments in order (sorting 150,000 holdings on every call adds up). */
+  private readonly sorted = new Map<number, SegmentHoldings[]>();
 
   private constructor(
     readonly repositories: readonly Repository[],
@@ -31,41 +34,91 @@ export class WalCatalog {
     readonly timelines: Map<number, Map<string, SegmentHoldings>>,
     /** Per timeline, its ancestry from its history file (oldest first). */
     readonly histories: Map<number, TimelineSwitch[]>,
-    readonly objectsByRepository: Map<string, WalObject[]>,
+    /** Per repository, the names of the WAL objects listed (everything, or the tail past its index). */
+    private readonly namesByRepository: Map<string, Set<string>>,
+    /** Per repository, the bytes its WAL objects occupy. */
+    readonly storedBytes: Map<string, number>,
+    /** Per repository, its WAL index, when it has one. */
+    private readonly indexes: Map<string, IndexedWal>,
   ) {}
 
   static async load(repositories: readonly Repository[], segmentSize: number): Promise<WalCatalog> {
     const timelines = new Map<number, Map<string, SegmentHoldings>>();
-    const objectsByRepository = new Map<string, WalObject[]>();
+    const namesByRepository = new Map<string, Set<string>>();
+    const storedBytes = new Map<string, number>();
+    const indexes = new Map<string, IndexedWal>();
     const historyFiles = new Map<number, Repository>();
-    for (const repository of repositories) {
-      const objects = await listWalObjects(repository);
-      objectsByRepository.set(repository.name, objects);
-      for (const object of objects) {
-        if (object.kind === 'history') {
-          historyFiles.set(object.timeline, repository);
-          continue;
+    const hold = (repository: string, timeline: number, file: string, complete: boolean): void => {
+      const segments = timelines.get(timeline) ?? new Map<string, SegmentHoldings>();
+      timelines.set(timeline, segments);
+      let holding = segments.get(file);
+      if (!holding) {
+        const parsed = parseSegmentFileName(file, segmentSize);
+        if (!parsed) return;
+        holding = { file, segment: parsed.segment, complete: [], partial: [] };
+        segments.set(file, holding);
+      }
+      (complete ? holding.complete : holding.partial).push(repository);
+    };
+    const holdings = await Promise.all(repositories.map((repository) => listWalHoldings(repository)));
+    for (const [position, repository] of repositories.entries()) {
+      const { index, objects } = holdings[position] ?? { index: undefined, objects: [] };
+      namesByRepository.set(repository.name, new Set(objects.map((object: WalObject) => object.name)));
+      let bytes = objects.reduce((sum, object) => sum + object.size, 0);
+      if (index) {
+        indexes.set(repository.name, index);
+        for (const [timeline, segments] of index.segments) {
+          for (const segment of segments.values()) {
+            hold(repository.name, timeline, segment.file, true);
+            bytes += segment.storedBytes;
+          }
         }
-        if (object.kind !== 'segment' && object.kind !== 'partial') continue;
-        const parsed = parseSegmentFileName(object.file, segmentSize);
-        if (!parsed) continue;
-        const segments = timelines.get(object.timeline) ?? new Map<string, SegmentHoldings>();
-        timelines.set(object.timeline, segments);
-        const holding = segments.get(object.file) ?? { file: object.file, segment: parsed.segment, complete: [], partial: [] };
-        segments.set(object.file, holding);
-        (object.kind === 'segment' ? holding.complete : holding.partial).push(repository.name);
+        for (const timeline of index.histories) historyFiles.set(timeline, repository);
+      }
+      storedBytes.set(repository.name, bytes);
+      for (const object of objects) {
+        if (object.kind === 'history') historyFiles.set(object.timeline, repository);
+        // A segment the index names may show up again in the tail (a writer that stored it twice): hold it once.
+        else if ((object.kind === 'segment' || object.kind === 'partial') && !index?.segments.get(object.timeline)?.has(object.file)) hold(repository.name, object.timeline, object.file, object.kind === 'segment');
       }
     }
     const histories = new Map<number, TimelineSwitch[]>();
     for (const [timeline, repository] of historyFiles) {
       histories.set(timeline, parseHistory((await repository.readObject(walHistoryObject(timeline))).toString('utf8')));
     }
-    return new WalCatalog(repositories, segmentSize, timelines, histories, objectsByRepository);
+    return new WalCatalog(repositories, segmentSize, timelines, histories, namesByRepository, storedBytes, indexes);
+  }
+
+  /** The restore points the repositories' WAL indexes name, without reading any object (each once). */
+  indexedRestorePoints(): IndexedRestorePoint[] {
+    const seen = new Map<string, IndexedRestorePoint>();
+    for (const index of this.indexes.values()) for (const point of index.restorePoints) seen.set(`${String(point.timeline)}/${point.lsn}/${point.name}`, point);
+    return [...seen.values()];
+  }
+
+  /** Whether a repository's index records this complete segment (its summary needs no read). */
+  isIndexed(timeline: number, file: string): boolean {
+    for (const index of this.indexes.values()) if (index.segments.get(timeline)?.get(file)?.summarized === true) return true;
+    return false;
+  }
+
+  /** A complete segment's summary from an index, without reading anything. */
+  indexedSummary(timeline: number, file: string): WalSummary | undefined {
+    for (const index of this.indexes.values()) {
+      const segment = index.segments.get(timeline)?.get(file);
+      if (segment?.summarized === true) return segment.summary ?? undefined;
+    }
+    return undefined;
   }
 
   /** Segments of a timeline in order. */
   segments(timeline: number): SegmentHoldings[] {
-    return [...(this.timelines.get(timeline)?.values() ?? [])].sort((a, b) => (a.segment < b.segment ? -1 : a.segment > b.segment ? 1 : 0));
+    let sorted = this.sorted.get(timeline);
+    if (!sorted) {
+      sorted = [...(this.timelines.get(timeline)?.values() ?? [])].sort((a, b) => (a.segment < b.segment ? -1 : a.segment > b.segment ? 1 : 0));
+      this.sorted.set(timeline, sorted);
+    }
+    return [...sorted];
   }
 
   /**
@@ -101,11 +154,13 @@ export class WalCatalog {
     const key = `${String(timeline)}/${holding.file}/${String(partial)}`;
     const cached = this.summaries.get(key);
     if (cached) return cached;
+    const indexed = partial ? undefined : this.indexedSummary(timeline, holding.file);
+    if (indexed) return indexed;
     const holders = partial ? holding.partial : holding.complete;
     for (const name of holders) {
       const repository = this.repositories.find((candidate) => candidate.name === name);
       const summaryName = `${walObjectPrefix(timeline)}${holding.file}${partial ? '.partial' : ''}.summary`;
-      const present = this.objectsByRepository.get(name)?.some((object) => object.name === summaryName);
+      const present = this.namesByRepository.get(name)?.has(summaryName) === true;
       if (!repository || !present) continue;
       try {
         const summary = await readWalSummary(repository, summaryName);
@@ -116,6 +171,12 @@ export class WalCatalog {
       }
     }
     return undefined;
+  }
+
+  /** A segment the listing or index named but no repository could give back: from now on it counts as missing. */
+  markMissing(timeline: number, file: string): void {
+    this.timelines.get(timeline)?.delete(file);
+    this.sorted.delete(timeline);
   }
 
   /** The first segment missing between two held ones on a timeline, if any. */

@@ -8,6 +8,8 @@ export interface RepositoryWalStatus {
   repository: string;
   segments: number;
   partialSegments: number;
+  /** Bytes the WAL archive occupies in the repository (segments, summaries, history files). */
+  storedBytes: number;
   timelines: number[];
   /** End of the newest valid WAL stored (complete or partial), and the newest commit in it. */
   newestLsn: string | undefined;
@@ -30,6 +32,7 @@ export async function walStatus(repositories: readonly Repository[], backups: re
       repository: repository.name,
       segments: 0,
       partialSegments: 0,
+      storedBytes: catalog.storedBytes.get(repository.name) ?? 0,
       timelines: [...catalog.timelines.keys()].sort((a, b) => a - b),
       newestLsn: undefined,
       newestCommitTime: undefined,
