@@ -112,9 +112,10 @@ function listTail(repository: Repository, objects: readonly WalIndexObject[]): P
     return listWalObjects(repository, timelinePrefix(timeline), first === undefined ? undefined : walSummaryObject(timeline, first));
   });
   const newestTimeline = timelines.at(-1);
-  // Every name under `wal/<TLI>/` sorts before `wal/<TLI>0` ('/' before '0'): a listing
-  // that starts there skips the newest indexed timeline's directory without reading it.
-  listings.push(listWalObjects(repository, 'wal/', newestTimeline === undefined ? undefined : `${timelinePrefix(newestTimeline).slice(0, -1)}0`));
+  // Every name of an indexed timeline sorts before `wal/<newest TLI + 1>` and every name of a
+  // newer one after it: a listing that starts there skips the indexed directories unread
+  // (s3rver and the local driver prune by that bound; S3 and GCS seek to it).
+  listings.push(listWalObjects(repository, 'wal/', newestTimeline === undefined ? undefined : timelinePrefix(newestTimeline + 1).slice(0, -1)));
   return Promise.all(listings).then((lists) => lists.flat());
 }
 
