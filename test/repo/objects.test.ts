@@ -83,7 +83,11 @@ const manifestArbitrary: fc.Arbitrary<Manifest> = fc.record({
   format: fc.constant(1 as const),
   backupId: fc.stringMatching(/^[0-9A-Za-z_-]{1,40}$/),
   createdAt: fc.date({ noInvalidDate: true }).map((date) => date.toISOString()),
-  backup: fc.dictionary(fc.string({ maxLength: 10 }), fc.oneof(fc.string(), fc.integer(), fc.boolean())),
+  // A `__proto__` key is dropped on decoding on purpose (no prototype pollution from a repository); records never carry one.
+  backup: fc.dictionary(
+    fc.string({ maxLength: 10 }).filter((key) => key !== '__proto__'),
+    fc.oneof(fc.string(), fc.integer(), fc.boolean()),
+  ),
   files: fc.array(
     fc.record({
       path: fc.string({ minLength: 1, maxLength: 60 }),
