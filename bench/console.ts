@@ -73,7 +73,7 @@ export async function benchConsole(options: ConsoleBenchOptions = {}): Promise<v
       const services = await createServices({ configPath: history.configPath });
       const context = await createContext({ configPath: history.configPath });
       const unlock = await medianMs(() => withRepositorySet(context, undefined, () => Promise.resolve()), 3);
-      console.log(`${String(history.days)} days: opening the repositories (key-slot scrypt + headers) takes ${formatMs(unlock.median)} of every call`);
+      console.log(`${String(history.days)} days: opening the repositories (key-slot scrypt + headers) takes ${formatMs(unlock.median)} per one-shot drc command; the console keeps the key unlocked and does not pay it per call`);
       const status = await measureService(`status.report, ${String(history.days)} days`, () => services.status.report({}));
       const timeline = await measureService(`recovery.timeline {days: 30}, ${String(history.days)} days`, () => services.recovery.timeline({ days: 30 }));
       figures.push(status, timeline);
