@@ -266,6 +266,25 @@ describe('restore test failures (PostgreSQL 15)', () => {
     }
   });
 
+  it('fails the restore, naming the segment, when a WAL segment is damaged in every repository (never a silent stop at it)', async () => {
+    const damaged = walSegmentObject(1, walAfterBackup[0] ?? '');
+    const paths = (['nas', 'usb'] as const).map((repository) => join(f.config.repositories[repository] ?? '', ...damaged.split('/')));
+    for (const path of paths) await flipByte(path);
+    try {
+      const restored = await drc(['restore', '--latest', '--target-dir', join(f.root, 'damaged-wal'), '--config', f.config.path]);
+      expect(restored.code).toBe(1);
+      expect(restored.stderr).toContain('OBJECT_MISSING');
+      expect(restored.stderr).toContain(damaged);
+      const tested = await restoreTest(f);
+      expect(tested.code).toBe(1);
+      // The restore test files every object no copy authenticates under its "chunks" check; the message names the segment.
+      expect(tested.record.errorsFound[0]).toMatchObject({ check: 'chunks', message: expect.stringContaining(damaged) as unknown });
+      await expectCleanedUp(f, tested.record);
+    } finally {
+      for (const path of paths) await flipByte(path);
+    }
+  });
+
   it('fails with data loss when a WAL segment is missing in every repository, to the latest WAL and to a time past the hole', async () => {
     const missing = walAfterBackup[0] ?? '';
     expect(walAfterBackup.length).toBeGreaterThanOrEqual(2);

@@ -1,6 +1,7 @@
 import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { VerifyReport } from '../../src/shared/contract/repository.js';
 import type { RepositoryWalStatus } from '../../src/main/engines/wal/status.js';
 import { readWalIndex } from '../../src/main/engines/wal/wal-index.js';
 import { createContext, withRepositorySet } from '../../src/main/services/context.js';
@@ -79,5 +80,32 @@ describe('wal push, wal get and wal status (PostgreSQL 15)', () => {
     expect(byName.get('nas')?.gaps).toEqual([{ timeline: 1, missing: middle }]);
     expect(byName.get('usb')?.gaps).toEqual([]);
     expect(byName.get('usb')?.newestSegment).toBe(segments.at(-1));
+  });
+
+  it('verify names a damaged WAL index, --repair rebuilds it, and wal status reads the archive the same throughout', async () => {
+    const indexDir = join(config.repositories.nas ?? '', 'wal-index', '00000001');
+    const [page] = (await readdir(indexDir)).filter((name) => name.endsWith('.page') || name.endsWith('.delta'));
+    const path = join(indexDir, page ?? '');
+    const bytes = await readFile(path);
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0xff;
+    await writeFile(path, bytes);
+
+    const gapsOf = async () => {
+      const status = await drc(['wal', 'status', '--config', config.path, '--json']);
+      return new Map(status.json<{ repositories: RepositoryWalStatus[] }>().repositories.map((entry) => [entry.repository, entry.gaps]));
+    };
+    // The damaged index costs speed, not answers: the archive is listed instead.
+    expect((await gapsOf()).get('nas')).toEqual([{ timeline: 1, missing: segments[1] }]);
+
+    const verified = await drc(['verify', '--config', config.path, '--json']);
+    expect(verified.code).toBe(1);
+    const nas = verified.json<VerifyReport>().repositories.find((result) => result.repository === 'nas');
+    expect(nas?.problems).toEqual([expect.objectContaining({ object: 'wal-index/', problem: 'corrupt', repaired: false, detail: expect.stringContaining(page ?? '') as unknown })]);
+
+    const repaired = await drc(['verify', '--repair', '--config', config.path, '--json']);
+    expect(repaired.code).toBe(0);
+    expect(repaired.json<VerifyReport>().repositories.find((result) => result.repository === 'nas')?.problems).toEqual([expect.objectContaining({ object: 'wal-index/', repaired: true })]);
+    expect((await drc(['verify', '--config', config.path, '--json'])).code).toBe(0);
+    expect((await gapsOf()).get('nas')).toEqual([{ timeline: 1, missing: segments[1] }]);
   });
 });

@@ -48,6 +48,10 @@ function recorded(summary: WalSummary): SegmentRecord {
   return { file: summary.segment, summary, storedBytes: 1000 };
 }
 
+function fail(): never {
+  throw new Error('expected a segment');
+}
+
 /** A page's name: its bucket of 4,096 segment numbers and the newest segment it holds. */
 const page = (bucket: number, newest: number): string => `wal-index/00000001/${bucket.toString(16).padStart(16, '0')}-${segmentFileName(1, BigInt(newest), segmentSize)}.page`;
 
@@ -86,6 +90,20 @@ describe('the WAL index', () => {
     expect(indexed.objects).toEqual([]);
     expect([...(indexed.index?.segments.get(1)?.keys() ?? [])].sort()).toEqual(legacy.objects.filter((object) => object.kind === 'segment').map((object) => object.file).concat(newest.segment).sort());
     expect(indexed.index?.segments.get(1)?.get(newest.segment)?.summary).toEqual(newest);
+  });
+
+  it('a WAL writer does not wait for a build another process holds, and its segment still ends up in the index', async () => {
+    for (let segment = 1; segment <= 3; segment++) await storeSegment(nas, 1, segment);
+    const building = await nas.lock('wal-index', 'build the WAL index');
+    const newest = await storeSegment(nas, 1, 4);
+    try {
+      expect(await recordInWalIndex(nas, 1, { segments: [recorded(newest)] }, segmentSize)).toEqual({ migrated: false });
+      expect((await indexObjects(nas)).filter((name) => name.endsWith('.delta'))).toHaveLength(1);
+    } finally {
+      await building.release();
+    }
+    await ensureWalIndex(nas, segmentSize);
+    expect([...((await readWalIndex(nas))?.segments.get(1)?.keys() ?? [])].sort()).toEqual([1, 2, 3, 4].map((segment) => segmentFileName(1, BigInt(segment), segmentSize)));
   });
 
   it('answers the catalog from the index exactly as from the summaries, without reading a summary', async () => {
@@ -214,6 +232,21 @@ describe('the WAL index', () => {
     const repository = new (nas.constructor as typeof Repository)(racing, nas.header, nas.keys);
     expect((await readWalIndex(repository))?.segments.get(1)?.size).toBe(1);
     expect(vanished).toBe(true);
+  });
+
+  it('lists the archive instead when its index cannot be read, and says so: a damaged index never blocks a restore', async () => {
+    for (let segment = 1; segment <= 8; segment++) await storeSegment(nas, 1, segment);
+    await ensureWalIndex(nas, segmentSize);
+    const damaged = join(dir.path, 'nas', ...page(0, 8).split('/'));
+    const bytes = await readFile(damaged);
+    bytes[10] = (bytes[10] ?? 0) ^ 0xff;
+    await writeFile(damaged, bytes);
+    const catalog = await WalCatalog.load([nas], segmentSize);
+    expect(catalog.segments(1).map((holding) => holding.file)).toEqual(Array.from({ length: 8 }, (_, at) => segmentFileName(1, BigInt(at + 1), segmentSize)));
+    expect((await catalog.summary(1, catalog.segments(1)[7] ?? fail(), false))?.restorePoints).toEqual([]);
+    expect(catalog.warnings).toEqual([expect.stringContaining("the WAL index of repository 'nas' could not be read, so its archive was listed instead (run `drc verify --repair` to rebuild it)")]);
+    await rm(damaged);
+    expect((await WalCatalog.load([nas], segmentSize)).segments(1)).toHaveLength(8);
   });
 
   it('verify reports an index that no longer matches the archive, and --repair rebuilds it', async () => {

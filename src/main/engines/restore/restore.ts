@@ -140,7 +140,7 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
     usedPartialSegment: wal.usedPartial,
     targetTimeline: wal.targetTimeline,
     ...(wal.newestCommitTime === undefined ? {} : { newestCommitTime: wal.newestCommitTime.toISOString() }),
-    warnings: [...wal.warnings, ...(ownerWarning ? [ownerWarning] : [])],
+    warnings: [...catalog.warnings, ...wal.warnings, ...(ownerWarning ? [ownerWarning] : [])],
     durationMs: now().getTime() - started.getTime(),
     pause: options.pause,
     ...(beside.length > 0 ? { attachmentsDir } : {}),

@@ -94,21 +94,30 @@ export async function copyWal(plan: RecoveryPlan, target: RecoveryTarget, catalo
   return copied;
 }
 
-/** The segment from the repositories said to hold it, else from any other; undefined when none can give it back. */
+/**
+ * The segment from the repositories said to hold it, else from any other. Undefined only
+ * when no repository stores it at all (a hole, as a listing would have shown): copies that
+ * exist but do not authenticate, or a repository that cannot be asked, fail the restore.
+ */
 async function readHeldSegment(source: ObjectSource, name: string, holders: readonly string[]): Promise<Buffer | undefined> {
+  const others = source.repositories.filter((repository) => !holders.includes(repository.name)).map((repository) => repository.name);
+  let missing: DrcError;
   try {
     return await source.read(name, holders);
   } catch (error) {
     if (!(error instanceof DrcError) || error.code !== 'OBJECT_MISSING') throw error;
+    missing = error;
   }
-  const others = source.repositories.filter((repository) => !holders.includes(repository.name)).map((repository) => repository.name);
-  if (others.length === 0) return undefined;
-  try {
-    return await source.read(name, others);
-  } catch (error) {
-    if (!(error instanceof DrcError) || error.code !== 'OBJECT_MISSING') throw error;
-    return undefined;
+  if (others.length > 0) {
+    try {
+      return await source.read(name, others);
+    } catch (error) {
+      if (!(error instanceof DrcError) || error.code !== 'OBJECT_MISSING') throw error;
+    }
   }
+  const stored = await Promise.all(source.repositories.map((repository) => repository.target.head(name).catch(() => 'unknown' as const)));
+  if (stored.some((info) => info !== undefined)) throw missing;
+  return undefined;
 }
 
 function pastBound(plan: RecoveryPlan, segment: bigint, segmentSize: number, lastCommitTime: string | undefined): boolean {

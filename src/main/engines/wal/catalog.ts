@@ -40,6 +40,8 @@ export class WalCatalog {
     readonly storedBytes: Map<string, number>,
     /** Per repository, its WAL index, when it has one. */
     private readonly indexes: Map<string, IndexedWal>,
+    /** What a reader should be told: a repository whose WAL index could not be read (its archive was listed instead). */
+    readonly warnings: string[],
   ) {}
 
   static async load(repositories: readonly Repository[], segmentSize: number): Promise<WalCatalog> {
@@ -48,6 +50,7 @@ export class WalCatalog {
     const storedBytes = new Map<string, number>();
     const indexes = new Map<string, IndexedWal>();
     const historyFiles = new Map<number, Repository>();
+    const warnings: string[] = [];
     const hold = (repository: string, timeline: number, file: string, complete: boolean): void => {
       const segments = timelines.get(timeline) ?? new Map<string, SegmentHoldings>();
       timelines.set(timeline, segments);
@@ -62,7 +65,8 @@ export class WalCatalog {
     };
     const holdings = await Promise.all(repositories.map((repository) => listWalHoldings(repository)));
     for (const [position, repository] of repositories.entries()) {
-      const { index, objects } = holdings[position] ?? { index: undefined, objects: [] };
+      const { index, objects, indexUnreadable } = holdings[position] ?? { index: undefined, objects: [] };
+      if (indexUnreadable !== undefined) warnings.push(`the WAL index of repository '${repository.name}' could not be read, so its archive was listed instead (run \`drc verify --repair\` to rebuild it): ${indexUnreadable}`);
       namesByRepository.set(repository.name, new Set(objects.map((object: WalObject) => object.name)));
       let bytes = objects.reduce((sum, object) => sum + object.size, 0);
       if (index) {
@@ -86,7 +90,7 @@ export class WalCatalog {
     for (const [timeline, repository] of historyFiles) {
       histories.set(timeline, parseHistory((await repository.readObject(walHistoryObject(timeline))).toString('utf8')));
     }
-    return new WalCatalog(repositories, segmentSize, timelines, histories, namesByRepository, storedBytes, indexes);
+    return new WalCatalog(repositories, segmentSize, timelines, histories, namesByRepository, storedBytes, indexes, warnings);
   }
 
   /** The restore points the repositories' WAL indexes name, without reading any object (each once). */

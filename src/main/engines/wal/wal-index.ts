@@ -73,6 +73,8 @@ export interface IndexedRestorePoint {
 export interface WalHoldings {
   readonly index: IndexedWal | undefined;
   readonly objects: WalObject[];
+  /** Set when the index could not be read and the archive was listed instead: why. */
+  readonly indexUnreadable?: string;
 }
 
 export async function listWalHoldings(repository: Repository): Promise<WalHoldings> {
@@ -85,6 +87,11 @@ export async function listWalHoldings(repository: Repository): Promise<WalHoldin
     });
   } catch (error) {
     await tail?.catch(() => undefined);
+    // A damaged or vanished index must never block a restore: the segments are the truth,
+    // and listing them is only slower. Verify reports the damage; repair rebuilds it.
+    if (error instanceof DrcError && (error.code === 'OBJECT_CORRUPT' || error.code === 'STORAGE_NOT_FOUND')) {
+      return { index: undefined, objects: await listWalObjects(repository), indexUnreadable: error.message };
+    }
     throw error;
   }
   if (!index || !tail) return { index: undefined, objects: await listWalObjects(repository) };
@@ -186,7 +193,17 @@ function mergeSegments(into: SegmentsByTimeline, timeline: number, recorded: rea
  * had to build it (the migration of a repository an older DR Console wrote).
  */
 export async function recordInWalIndex(repository: Repository, timeline: number, stored: { segments?: readonly SegmentRecord[]; history?: boolean }, segmentSize?: number): Promise<{ migrated: boolean }> {
-  const ensured = await ensureWalIndex(repository, segmentSize);
+  let ensured: { migrated: boolean };
+  try {
+    ensured = await ensureWalIndex(repository, segmentSize, { waitMs: 0 });
+  } catch (error) {
+    if (!(error instanceof DrcError) || error.code !== 'LOCK_HELD') throw error;
+    // Another process is building the index right now. A WAL writer does not wait for it
+    // (the stream would fall behind): its delta is written all the same. A build removes
+    // only index objects it saw when it started, and lists the archive after that, so
+    // this segment ends up in the index either way.
+    ensured = { migrated: false };
+  }
   // A fresh build listed the archive after these were stored: they are in it already.
   if (ensured.migrated) return { migrated: true };
   const segments = stored.segments ?? [];
@@ -227,13 +244,13 @@ const knownIndexed = new WeakSet<Repository>();
  * Builds the index from the segments' summaries if the repository has none. A repository
  * whose index another process is building right now is waited for.
  */
-export async function ensureWalIndex(repository: Repository, segmentSize?: number): Promise<{ migrated: boolean; segments: number }> {
+export async function ensureWalIndex(repository: Repository, segmentSize?: number, options: { waitMs?: number } = {}): Promise<{ migrated: boolean; segments: number }> {
   if (knownIndexed.has(repository)) return { migrated: false, segments: 0 };
   if (await repository.target.head(walIndexCatalogObject)) {
     knownIndexed.add(repository);
     return { migrated: false, segments: 0 };
   }
-  const built = await withIndexLock(repository, 'build the WAL index', lockWaitMs, async () => {
+  const built = await withIndexLock(repository, 'build the WAL index', options.waitMs ?? lockWaitMs, async () => {
     // Built by another process while we waited for its lock.
     if (await repository.target.head(walIndexCatalogObject)) return undefined;
     return buildWalIndex(repository, segmentSize);
