@@ -1,5 +1,5 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { BackupRecord } from '../src/main/repo/backup-record.js';
 import type { RestoreReport } from '../src/shared/contract/restore.js';
@@ -10,6 +10,7 @@ import { CpuProfiler } from './support/cpu-profile.js';
 import { ownCpuSeconds, serverCpuSeconds } from './support/cpu-time.js';
 import { PgBackRest, type PgBackRestBackup } from './support/pgbackrest.js';
 import { directoryBytes, findExecutable, run, syncDisks, timed } from './support/processes.js';
+import { describeLoad } from './support/report.js';
 
 const MiB = 1024 * 1024;
 
@@ -322,12 +323,6 @@ async function addDataDirectory(configPath: string, dataDirectory: string): Prom
   const json = JSON.parse(await readFile(configPath, 'utf8')) as { cluster: Record<string, unknown> };
   json.cluster.dataDirectory = dataDirectory;
   await writeFile(configPath, JSON.stringify(json));
-}
-
-function describeLoad(): string {
-  return loadavg()
-    .map((value) => value.toFixed(2))
-    .join(' ');
 }
 
 function seconds(value: number | undefined): string {

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from '@playwright/test';
@@ -12,6 +12,7 @@ import { ensureWalIndex } from '../src/main/engines/wal/wal-index.js';
 import { createServices } from '../src/main/services/index.js';
 import { DrcError } from '../src/shared/errors.js';
 import { directoryBytes } from './support/processes.js';
+import { describeLoad, describeMachine, formatMs, verdict } from './support/report.js';
 import { syntheticPassphraseVariable, writeSyntheticHistory, type SyntheticHistory } from './support/synthetic-history.js';
 
 /**
@@ -371,33 +372,6 @@ async function measureKeyboardStep(page: Page, url: string, name: string): Promi
 }
 
 // ---- printing ---------------------------------------------------------------------
-
-async function describeMachine(): Promise<string> {
-  let cpuinfo = '';
-  try {
-    cpuinfo = await readFile('/proc/cpuinfo', 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? 'unknown CPU';
-  const cores = cpuinfo.match(/^processor\s*:/gm)?.length ?? 0;
-  return `${model}, ${String(cores)} core(s) (from /proc/cpuinfo); load average ${describeLoad()}`;
-}
-
-/** Other work on the machine slows every figure; printed so a reader can tell. */
-function describeLoad(): string {
-  return loadavg()
-    .map((load) => load.toFixed(2))
-    .join(' ');
-}
-
-function verdict(value: number, target: number): 'PASS' | 'FAIL' {
-  return value <= target ? 'PASS' : 'FAIL';
-}
-
-function formatMs(ms: number): string {
-  return ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(ms < 10 ? 2 : 0)} ms`;
-}
 
 function formatBytes(bytes: number): string {
   if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;

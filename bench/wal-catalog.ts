@@ -1,13 +1,11 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import type { RecoveryTarget } from '../src/shared/contract/restore.js';
 import { DrcError } from '../src/shared/errors.js';
 import { listBackups } from '../src/main/engines/backup/catalog.js';
@@ -18,6 +16,8 @@ import { forEachConcurrent } from '../src/main/parallel.js';
 import { inventory } from '../src/main/services/backup.js';
 import { createContext, withRepositorySet, withTargets, type ServiceContext } from '../src/main/services/context.js';
 import { healthReport } from '../src/main/services/status.js';
+import { startS3Server, type S3Server } from '../test/support/s3-server.js';
+import { describeLoad, describeMachine, formatMs, verdict } from './support/report.js';
 import { syntheticPassphraseVariable, writeSyntheticHistory, type SyntheticHistory } from './support/synthetic-history.js';
 
 /**
@@ -112,13 +112,13 @@ export async function benchWalCatalog(options: CatalogBenchOptions = {}): Promis
   process.env[s3Credentials.key] = 'S3RVER';
   process.env[s3Credentials.secret] = 'S3RVER';
   const work = await mkdtemp(join(tmpdir(), 'drc-bench-catalog-run-'));
-  let s3rver: S3rver | undefined;
+  let s3rver: S3Server | undefined;
   const results: Results = new Map();
   const extras: Results = new Map();
   try {
     console.log(`\n## wal catalog — restore selection, list and status at ${segmentsPerDay.toLocaleString('en')} WAL segments a day`);
     console.log(`machine: ${await describeMachine()}; Node ${process.version}`);
-    if (stores.includes('s3rver')) s3rver = await startS3rver(join(work, 's3rver'));
+    if (stores.includes('s3rver')) s3rver = await startS3Server({ directory: join(work, 's3rver') });
     let putRate: number | undefined;
     for (const days of daysList) {
       const history = await historyOf(days, options.fresh ?? false);
@@ -304,69 +304,8 @@ async function objectFiles(root: string): Promise<string[]> {
 
 // ---- s3rver -----------------------------------------------------------------------
 
-interface S3rver {
-  readonly endpoint: string;
-  readonly directory: string;
-  readonly admin: S3Client;
-  close(): Promise<void>;
-}
-
-/**
- * s3rver in a child, as test/support/s3-server.ts starts it (its listing continuation
- * tokens need `--openssl-legacy-provider`), but on a directory this bench chooses, so it
- * can write a bucket's store itself.
- */
-async function startS3rver(directory: string): Promise<S3rver> {
-  await mkdir(directory, { recursive: true });
-  const script = `
-const S3rver = require(process.argv[1]);
-new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: process.argv[2] })
-  .run()
-  .then(({ port }) => process.stdout.write(JSON.stringify({ port }) + '\\n'))
-  .catch((error) => { console.error(error); process.exit(1); });
-process.stdin.on('end', () => process.exit(0));
-process.stdin.resume();
-`;
-  const child = spawn(process.execPath, ['-e', script, createRequire(import.meta.url).resolve('s3rver'), directory], {
-    env: { ...process.env, NODE_OPTIONS: '--openssl-legacy-provider' },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    child.stderr?.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    child.stdout?.setEncoding('utf8').on('data', (text: string) => {
-      stdout += text;
-      const line = stdout.split('\n')[0];
-      if (stdout.includes('\n') && line !== undefined) resolve((JSON.parse(line) as { port: number }).port);
-    });
-    child.once('exit', (code) => reject(new Error(`s3rver exited with code ${String(code)} before listening: ${stderr}`)));
-  });
-  const endpoint = `http://127.0.0.1:${String(port)}`;
-  const admin = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
-  await admin.send(new ListBucketsCommand({}));
-  return {
-    endpoint,
-    directory,
-    admin,
-    close: async () => {
-      admin.destroy();
-      await stopChild(child);
-    },
-  };
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.stdin?.end();
-    child.kill('SIGTERM');
-  });
-}
-
 /** A config with one S3 repository, `s3`, on this bucket of the bench's s3rver. */
-async function s3Config(s3rver: S3rver, bucket: string, work: string): Promise<string> {
+async function s3Config(s3rver: S3Server, bucket: string, work: string): Promise<string> {
   const configPath = join(work, `${bucket}.json`);
   await writeFile(
     configPath,
@@ -380,9 +319,9 @@ async function s3Config(s3rver: S3rver, bucket: string, work: string): Promise<s
 }
 
 /** Objects per second s3rver stores through the S3 driver, with WAL-summary-sized bodies at the driver's usual concurrency. */
-async function measurePutRate(s3rver: S3rver, work: string): Promise<number> {
+async function measurePutRate(s3rver: S3Server, work: string): Promise<number> {
   const bucket = 'drc-catalog-put-rate';
-  await s3rver.admin.send(new CreateBucketCommand({ Bucket: bucket }));
+  await s3rver.bucket(bucket);
   const context = await createContext({ configPath: await s3Config(s3rver, bucket, work) });
   const objects = 1000;
   const ms = await withTargets(context, undefined, ([target]) =>
@@ -395,8 +334,8 @@ async function measurePutRate(s3rver: S3rver, work: string): Promise<number> {
 }
 
 /** Fills a fresh bucket with the local repository at `root`; returns a config naming it. */
-async function loadIntoS3rver(s3rver: S3rver, root: string, bucket: string, putRate: number, work: string): Promise<string> {
-  await s3rver.admin.send(new CreateBucketCommand({ Bucket: bucket }));
+async function loadIntoS3rver(s3rver: S3Server, root: string, bucket: string, putRate: number, work: string): Promise<string> {
+  await s3rver.bucket(bucket);
   const configPath = await s3Config(s3rver, bucket, work);
   const names = await objectFiles(root);
   const byHttpMs = (names.length / putRate) * 1000;
@@ -448,27 +387,6 @@ async function timePlainListing(configPath: string): Promise<Cell> {
 }
 
 // ---- printing ---------------------------------------------------------------------
-
-async function describeMachine(): Promise<string> {
-  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
-  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? 'unknown CPU';
-  const cores = cpuinfo.match(/^processor\s*:/gm)?.length ?? 0;
-  return `${model}, ${String(cores)} core(s); load average ${describeLoad()}`;
-}
-
-function describeLoad(): string {
-  return loadavg()
-    .map((load) => load.toFixed(2))
-    .join(' ');
-}
-
-function verdict(value: number, target: number): 'PASS' | 'FAIL' {
-  return value <= target ? 'PASS' : 'FAIL';
-}
-
-function formatMs(ms: number): string {
-  return ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(ms < 10 ? 2 : 0)} ms`;
-}
 
 function describeCell(cell: Cell | undefined): string {
   if (!cell) return '—';

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,9 +11,11 @@ export interface S3Server {
   readonly port: number;
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
+  /** Where s3rver keeps its store (one directory per bucket): benches fill it directly. */
+  readonly directory: string;
   /** Creates a bucket; fails if it already exists, so each test picks its own name. */
   bucket(name: string): Promise<void>;
-  /** Stops the server and removes its data directory. Safe to call twice. */
+  /** Stops the server and removes its data directory (unless the caller chose it). Safe to call twice. */
   close(): Promise<void>;
 }
 
@@ -40,8 +42,10 @@ process.stdin.resume();
  * ListObjectsV2 continuation tokens use DES, which Node 20's OpenSSL 3 only offers with
  * `--openssl-legacy-provider`, and that flag cannot be turned on inside a running worker.
  */
-export async function startS3Server(): Promise<S3Server> {
-  const directory = await mkdtemp(join(tmpdir(), 'drc-s3rver-'));
+export async function startS3Server(options: { directory?: string } = {}): Promise<S3Server> {
+  const directory = options.directory ?? (await mkdtemp(join(tmpdir(), 'drc-s3rver-')));
+  await mkdir(directory, { recursive: true });
+  const removeDirectory = options.directory === undefined ? () => rm(directory, { recursive: true, force: true }) : () => Promise.resolve();
   const s3rverMain = createRequire(import.meta.url).resolve('s3rver');
   const child = spawn(process.execPath, ['-e', childScript, s3rverMain, directory], {
     env: { ...process.env, NODE_OPTIONS: '--openssl-legacy-provider' },
@@ -53,7 +57,7 @@ export async function startS3Server(): Promise<S3Server> {
     port = await readPort(child);
   } catch (error) {
     await stopChild(child);
-    await rm(directory, { recursive: true, force: true });
+    await removeDirectory();
     throw error;
   }
 
@@ -64,7 +68,7 @@ export async function startS3Server(): Promise<S3Server> {
   } catch (error) {
     admin.destroy();
     await stopChild(child);
-    await rm(directory, { recursive: true, force: true });
+    await removeDirectory();
     throw error;
   }
 
@@ -74,6 +78,7 @@ export async function startS3Server(): Promise<S3Server> {
     port,
     accessKeyId,
     secretAccessKey,
+    directory,
     async bucket(name: string): Promise<void> {
       await admin.send(new CreateBucketCommand({ Bucket: name }));
     },
@@ -82,7 +87,7 @@ export async function startS3Server(): Promise<S3Server> {
       closed = true;
       admin.destroy();
       await stopChild(child);
-      await rm(directory, { recursive: true, force: true });
+      await removeDirectory();
     },
   };
 }
