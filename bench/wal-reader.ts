@@ -3,7 +3,8 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseLsn, parseSegmentFileName, segmentStart, type Lsn } from '../src/main/postgres/lsn.js';
 import { CRC32C_INIT, crc32cUpdate } from '../src/main/postgres/wal/page.js';
-import { summarizeSegment, WalReader, type ReaderCarry } from '../src/main/postgres/wal/records.js';
+import { WalReader, type ContinuedRecord } from '../src/main/postgres/wal/reader.js';
+import { summarizeSegment } from '../src/main/postgres/wal/segment.js';
 import { startCluster } from '../test/support/postgres.js';
 
 const MiB = 1024 * 1024;
@@ -90,12 +91,12 @@ export async function benchWalReader(): Promise<void> {
   let events = 0;
   let commits = 0;
   const segmentRate = bestRate(bytes, () => {
-    let carry: ReaderCarry | undefined;
+    let continuing: ContinuedRecord | undefined;
     events = 0;
     commits = 0;
     for (const segment of segments) {
-      const summary = summarizeSegment(segment.data, segment.start, segmentSize, carry);
-      carry = summary.carry;
+      const summary = summarizeSegment(segment.data, segment.start, segmentSize, continuing);
+      continuing = summary.continuedRecord;
       events += summary.events.length;
       for (const event of summary.events) if (event.kind === 'commit') commits++;
     }
@@ -111,7 +112,7 @@ export async function benchWalReader(): Promise<void> {
     for (const segment of segments) crc32cUpdate(segment.data, 0, segment.data.length, CRC32C_INIT);
   });
 
-  console.log(`segments (summarizeSegment, ${String(segmentSize / MiB)} MiB files, chained carries): ${segmentRate.toFixed(0)} MiB/s — ${events.toLocaleString('en')} events, ${commits.toLocaleString('en')} commits`);
+  console.log(`segments (summarizeSegment, ${String(segmentSize / MiB)} MiB files, records handed over at boundaries): ${segmentRate.toFixed(0)} MiB/s — ${events.toLocaleString('en')} events, ${commits.toLocaleString('en')} commits`);
   console.log(`stream (WalReader.push, ${String(pieceSize / 1024)} KiB pieces): ${streamRate.toFixed(0)} MiB/s`);
   console.log(`reference: CRC-32C alone ${crcRate.toFixed(0)} MiB/s`);
 }

@@ -130,6 +130,41 @@ export const objectivesConfigSchema = z
   .strict();
 export type ObjectivesConfig = z.infer<typeof objectivesConfigSchema>;
 
+type CloudRepository = Extract<RepositoryConfig, { type: 's3' | 'gcs' }>;
+
+/** Where a cloud repository's objects live: service, endpoint and bucket, then its prefix without edge slashes. */
+function cloudPlace(repository: CloudRepository): { bucket: string; prefix: string } {
+  const endpoint = repository.type === 's3' ? (repository.endpoint ?? `aws:${repository.region}`) : (repository.apiEndpoint ?? 'google');
+  return { bucket: `${repository.type} ${endpoint} ${repository.bucket}`, prefix: repository.prefix.replace(/^\/+|\/+$/g, '') };
+}
+
+/**
+ * Two repositories in one bucket under the same prefix (or one prefix inside the other)
+ * are one copy counted twice: 3-2-1 would be reported met with a single copy, and one
+ * repository's expiry would delete the other's objects. Directories are checked where
+ * the config is loaded, since that needs the file system.
+ */
+function refuseSharedBuckets(repositories: RepositoryConfig[], context: z.RefinementCtx): void {
+  const seen: Array<{ index: number; name: string; place: { bucket: string; prefix: string } }> = [];
+  repositories.forEach((repository, index) => {
+    if (repository.type !== 's3' && repository.type !== 'gcs') return;
+    const place = cloudPlace(repository);
+    const other = seen.find((entry) => entry.place.bucket === place.bucket && placesOverlap(entry.place.prefix, place.prefix));
+    if (other) {
+      context.addIssue({
+        code: 'custom',
+        path: [index, 'prefix'],
+        message: `bucket '${repository.bucket}' with prefix '${repository.prefix}' is where repository '${other.name}' (repositories[${String(other.index)}]) keeps its objects: two repositories in one place are one copy, not two; give each its own bucket or prefix`,
+      });
+    }
+    seen.push({ index, name: repository.name, place });
+  });
+}
+
+function placesOverlap(a: string, b: string): boolean {
+  return a === b || a === '' || b === '' || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+}
+
 export const configSchema = z
   .object({
     cluster: clusterConfigSchema.optional(),
@@ -137,7 +172,8 @@ export const configSchema = z
     repositories: z
       .array(repositoryConfigSchema)
       .min(1, 'configure at least one repository')
-      .refine((repositories) => new Set(repositories.map((r) => r.name)).size === repositories.length, 'repository names must be unique'),
+      .refine((repositories) => new Set(repositories.map((r) => r.name)).size === repositories.length, 'repository names must be unique')
+      .superRefine(refuseSharedBuckets),
     stateDir: z.string().optional(),
     /**
      * Directories kept with a backup that asks for the `files` component (scripts,

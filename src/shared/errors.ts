@@ -16,8 +16,10 @@ const spec = (kind: ErrorKind, retryable = false): ErrorSpec => ({ kind, retryab
 
 export const errorRegistry = {
   USAGE: spec('usage'),
+  TIME_INVALID: spec('usage'),
   CONFIG_NOT_FOUND: spec('config'),
   CONFIG_INVALID: spec('config'),
+  REPO_PATH_NOT_DIRECTORY: spec('config'),
   REPOSITORY_UNKNOWN: spec('config'),
   SECRET_UNRESOLVED: spec('config'),
   KEYCHAIN_UNAVAILABLE: spec('config'),
@@ -29,6 +31,7 @@ export const errorRegistry = {
   REPO_HEADER_INVALID: spec('operation'),
   REPO_MISMATCH: spec('operation'),
   PASSPHRASE_WRONG: spec('operation'),
+  PASSPHRASE_TOO_SHORT: spec('usage'),
   PASSPHRASE_LAST_SLOT: spec('operation'),
   KEY_SLOT_NOT_FOUND: spec('operation'),
   OBJECT_CORRUPT: spec('operation'),
@@ -60,6 +63,8 @@ export const errorRegistry = {
   RESTORE_TARGET_IN_USE: spec('usage'),
   RESTORE_TARGET_UNREACHABLE: spec('operation'),
   RESTORE_FAILED: spec('operation'),
+  RECOVERY_TARGET_UNREACHABLE: spec('operation'),
+  RESTORE_POINT_NAME_INVALID: spec('usage'),
 
   RESTORE_TEST_FAILED: spec('operation'),
   SCRATCH_INSTANCE_FAILED: spec('operation'),

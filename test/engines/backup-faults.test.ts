@@ -12,7 +12,7 @@ import { drc } from '../support/cli.js';
 import { writeTestConfig, type DrcTestConfig } from '../support/drc-config.js';
 import { makeTempDir, startCluster, startClusterFromDataDir, stopAllClusters, type TestCluster } from '../support/postgres.js';
 
-process.env.DRC_TEST_PASSPHRASE = 'faults';
+process.env.DRC_TEST_PASSPHRASE = 'backup faults test';
 afterAll(stopAllClusters);
 
 const digest = "SELECT count(*)::int AS rows, md5(string_agg(payload, '' ORDER BY id)) AS digest FROM invoices";

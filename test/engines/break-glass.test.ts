@@ -8,7 +8,7 @@ import { drc } from '../support/cli.js';
 import { writeTestConfig, type DrcTestConfig } from '../support/drc-config.js';
 import { makeTempDir, startCluster, startClusterFromDataDir, stopAllClusters, type TestCluster } from '../support/postgres.js';
 
-process.env.DRC_TEST_PASSPHRASE = 'break glass';
+process.env.DRC_TEST_PASSPHRASE = 'break glass test';
 afterAll(stopAllClusters);
 
 /** `drc wal stream` as its own process, as a DBA runs it. */

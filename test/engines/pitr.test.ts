@@ -10,7 +10,7 @@ import { drc } from '../support/cli.js';
 import { writeTestConfig, type DrcTestConfig } from '../support/drc-config.js';
 import { makeTempDir, startCluster, startClusterFromDataDir, stopAllClusters, type TestCluster, type TestMajor } from '../support/postgres.js';
 
-process.env.DRC_TEST_PASSPHRASE = 'pitr test';
+process.env.DRC_TEST_PASSPHRASE = 'pitr test passphrase';
 afterAll(stopAllClusters);
 
 interface Batch {

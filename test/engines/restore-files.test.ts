@@ -4,14 +4,14 @@ import { lstat, open, readdir, readFile, readlink, rm, stat, type FileHandle } f
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { writeDataFiles } from '../../src/main/engines/restore/files.js';
-import { ObjectSource } from '../../src/main/engines/restore/object-source.js';
+import { ObjectSource } from '../../src/main/repo/object-source.js';
 import { CryptoPool } from '../../src/main/repo/crypto-pool.js';
 import type { Manifest, ManifestFile } from '../../src/main/repo/manifest.js';
 import { chunkObjectName } from '../../src/main/repo/objects.js';
 import type { Repository } from '../../src/main/repo/repository.js';
 import { initRepositorySet, openRepositorySet, type RepositorySet } from '../../src/main/repo/repository-set.js';
 import { SharedSlots } from '../../src/main/repo/shared-slots.js';
-import { alignedSlots, type AlignedSlots } from '../../src/main/engines/direct-io.js';
+import { alignedSlots, type AlignedSlots } from '../../src/main/storage/direct-io.js';
 import { LocalTarget } from '../../src/main/storage/local.js';
 import { tempDirectory } from '../support/temp.js';
 
@@ -41,6 +41,9 @@ function sampleDirectory(ids: { zero: string; heap: string; index: string; bundl
   ];
   return { format: 1, backupId: 'sample', createdAt: mtime, backup: {}, files, attachments: [] };
 }
+
+/** Where the sample's tablespace link may point: a restore links a tablespace only where its mapping says. */
+const tablespaceLinks = new Map([['16500', '/srv/tablespace']]);
 
 describe.each([false, true])('writeDataFiles (direct I/O asked: %s)', (askDirectIo) => {
   let dir: Awaited<ReturnType<typeof tempDirectory>>;
@@ -99,7 +102,7 @@ describe.each([false, true])('writeDataFiles (direct I/O asked: %s)', (askDirect
 
     // Where the filesystem takes O_DIRECT (this project's CI: ext4), the aligned files really go past the page cache.
     if (askDirectIo) expect(slots.directIo).toBe(await takesDirectIo(dir.path));
-    const written = await writeDataFiles(manifest, target, source, slots, (bytes) => (progress += bytes));
+    const written = await writeDataFiles(manifest, target, source, slots, (bytes) => (progress += bytes), undefined, tablespaceLinks);
 
     expect(Object.fromEntries(fetched)).toEqual(Object.fromEntries(Object.values(ids).map((id) => [chunkObjectName(id), 1])));
     const files = manifest.files.filter((entry) => entry.type === 'file');
@@ -140,7 +143,7 @@ describe.each([false, true])('writeDataFiles (direct I/O asked: %s)', (askDirect
       }
     } as FileHandle['write']);
 
-    await writeDataFiles(manifest, join(dir.path, 'restored'), new ObjectSource(set.repositories, pool), slots, () => undefined);
+    await writeDataFiles(manifest, join(dir.path, 'restored'), new ObjectSource(set.repositories, pool), slots, () => undefined, undefined, tablespaceLinks);
 
     expect(overlapping).toBe(1);
   });
@@ -154,7 +157,7 @@ describe.each([false, true])('writeDataFiles (direct I/O asked: %s)', (askDirect
     const source = new ObjectSource([repositoryNamed('nas'), repositoryNamed('usb')], pool);
     const target = join(dir.path, 'restored');
 
-    await writeDataFiles(manifest, target, source, slots, () => undefined);
+    await writeDataFiles(manifest, target, source, slots, () => undefined, undefined, tablespaceLinks);
 
     expect(await readFile(join(target, 'base/5/16384.1'))).toEqual(expectedBytes(manifest.files.find((entry) => entry.path === 'base/5/16384.1') as ManifestFile));
     expect(source.fallbacks).toEqual([expect.objectContaining({ object: name, failed: 'nas', usedInstead: 'usb' })]);
@@ -169,7 +172,7 @@ describe.each([false, true])('writeDataFiles (direct I/O asked: %s)', (askDirect
     const onePool = new CryptoPool(set.keys, 'zstd', oneSlot.slots);
     const target = join(dir.path, 'restored');
     try {
-      await expect(writeDataFiles(manifest, target, new ObjectSource(set.repositories, onePool), oneSlot, () => undefined)).rejects.toMatchObject({ code: 'OBJECT_MISSING' });
+      await expect(writeDataFiles(manifest, target, new ObjectSource(set.repositories, onePool), oneSlot, () => undefined, undefined, tablespaceLinks)).rejects.toMatchObject({ code: 'OBJECT_MISSING' });
     } finally {
       await onePool.close();
     }

@@ -439,14 +439,25 @@ describe('expire on repositories another operation uses, or that fail mid-way', 
     }
   });
 
-  it('removes nothing from a repository holding a manifest it cannot read: its chunks and the WAL it needs are unknown', async () => {
+  it('plans from the copy in another repository when a manifest is damaged in one (the same sealed object)', async () => {
     const [nas, usb] = set.repositories as [Repository, Repository];
-    await nas.target.put(`backups/${records[2]?.id ?? ''}.manifest`, Buffer.from('not a sealed manifest'));
+    const damaged = `backups/${records[2]?.id ?? ''}.manifest`;
+    await nas.target.put(damaged, Buffer.from('not a sealed manifest'));
+    const report = await runExpiry(set, { policy, dryRun: false, now: () => now });
+    expect(byName(report, 'nas').status).toBe('expired');
+    expect(await manifestIds(nas)).toEqual(allIds(records.slice(1)));
+    expect(await manifestIds(usb)).toEqual(allIds(records.slice(1)));
+    expect(set.fallbacks).toContainEqual(expect.objectContaining({ object: damaged, failed: 'nas', usedInstead: 'usb' }));
+  });
+
+  it('removes nothing from a repository holding a manifest no repository can read: its chunks and the WAL it needs are unknown', async () => {
+    const [nas, usb] = set.repositories as [Repository, Repository];
+    for (const repository of [nas, usb]) await repository.target.put(`backups/${records[2]?.id ?? ''}.manifest`, Buffer.from('not a sealed manifest'));
     const report = await runExpiry(set, { policy, dryRun: false, now: () => now });
     expect(byName(report, 'nas')).toMatchObject({ status: 'failed', removed: [], error: expect.objectContaining({ code: 'OBJECT_CORRUPT' }) as unknown });
     expect(await manifestIds(nas)).toEqual(allIds(records));
-    expect(byName(report, 'usb').status).toBe('expired');
-    expect(await manifestIds(usb)).toEqual(allIds(records.slice(1)));
+    expect(byName(report, 'usb').status).toBe('failed');
+    expect(await manifestIds(usb)).toEqual(allIds(records));
   });
 
   it('records what was removed when a deletion fails part-way, and leaves the rest for the next run', async () => {

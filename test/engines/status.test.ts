@@ -239,7 +239,7 @@ describe('objectives and alerts (pure)', () => {
   });
 });
 
-process.env.DRC_TEST_PASSPHRASE = 'status test';
+process.env.DRC_TEST_PASSPHRASE = 'status test passphrase';
 afterAll(stopAllClusters);
 
 /** The test config, with the scheduler state kept under the test's own directory. */

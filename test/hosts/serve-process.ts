@@ -83,7 +83,12 @@ export function rawRequest(
         response.on('error', reject);
       },
     );
-    outgoing.on('error', reject);
+    outgoing.on('error', (error: NodeJS.ErrnoException) => {
+      // A host that refuses a body answers and closes before the client is done writing it:
+      // the write fails, yet the answer may still be read. Give it a moment before failing.
+      if (error.code === 'EPIPE' || error.code === 'ECONNRESET') setTimeout(() => reject(error), 1000);
+      else reject(error);
+    });
     if (Array.isArray(options.body)) {
       for (const chunk of options.body) outgoing.write(chunk);
       outgoing.end();

@@ -3,9 +3,11 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDrcError } from '../../src/shared/errors.js';
-import { parseLsn, parseSegmentFileName, segmentFileName, segmentNumber, segmentStart, type Lsn } from '../../src/main/postgres/lsn.js';
+import { formatLsn, parseLsn, parseSegmentFileName, segmentFileName, segmentNumber, segmentStart, type Lsn } from '../../src/main/postgres/lsn.js';
 import { WAL_PAGE_MAGIC_MAJOR, WAL_PAGE_SIZE } from '../../src/main/postgres/wal/page.js';
-import { summarizeSegment, WalReader, type ReaderCarry, type WalEvent } from '../../src/main/postgres/wal/records.js';
+import type { WalEvent } from '../../src/main/postgres/wal/events.js';
+import { WalReader, type ContinuedRecord } from '../../src/main/postgres/wal/reader.js';
+import { summarizeSegment } from '../../src/main/postgres/wal/segment.js';
 import { startCluster, stopAllClusters, waitFor, type TestCluster, type TestMajor } from '../support/postgres.js';
 
 /**
@@ -168,22 +170,28 @@ async function runWorkload(cluster: TestCluster): Promise<Workload> {
   }
 }
 
-/** Reads segments in order, each with the carry of the one before, as an archiver does. */
-function readSegments(segments: Workload['segments'], segmentSize: number): { events: WalEvent[]; carries: Array<ReaderCarry | undefined>; ended: boolean } {
+/** Reads segments in order, each completing the record the one before handed over, as `wal push` does. */
+function readSegments(segments: Workload['segments'], segmentSize: number): { events: WalEvent[]; handovers: Array<ContinuedRecord | undefined>; ended: boolean } {
   const events: WalEvent[] = [];
-  /** The carry each segment was read with. */
-  const carries: Array<ReaderCarry | undefined> = [];
-  let carry: ReaderCarry | undefined;
+  /** The record each segment was given to complete. */
+  const handovers: Array<ContinuedRecord | undefined> = [];
+  let continuing: ContinuedRecord | undefined;
   let ended = false;
   for (const segment of segments) {
-    carries.push(carry);
-    const summary = summarizeSegment(segment.data, segment.start, segmentSize, carry);
+    handovers.push(continuing);
+    const summary = summarizeSegment(segment.data, segment.start, segmentSize, continuing);
     events.push(...summary.events);
-    carry = summary.carry;
+    continuing = JSON.parse(JSON.stringify(summary.continuedRecord ?? null)) as ContinuedRecord | null ?? undefined;
     ended = summary.ended;
   }
-  return { events, carries, ended };
+  return { events, handovers, ended };
 }
+
+/** A reader that goes on where `reader` stands, at a segment boundary, as another process would. */
+const handOver = (reader: WalReader, segmentSize: number): WalReader => {
+  const continuing = reader.continuedRecord();
+  return new WalReader({ segmentSize, startLsn: reader.nextLsn, ...(continuing === undefined ? {} : { continuing: JSON.parse(JSON.stringify(continuing)) as ContinuedRecord }) });
+};
 
 /** Deterministic pseudo-random numbers (mulberry32), so a failure can be replayed. */
 function random(seed: number): () => number {
@@ -230,7 +238,7 @@ describe.each(MAJORS)('WAL records of PostgreSQL %i', (major) => {
     expect(reader.major).toBeUndefined();
     reader.push(first.data.subarray(0, WAL_PAGE_SIZE));
     expect(reader.major).toBe(major);
-    expect(reader.carry().magic).toBe(EXPECTED_MAGIC[major]);
+    expect(first.data.readUInt16LE(0)).toBe(EXPECTED_MAGIC[major]);
     expect(WAL_PAGE_MAGIC_MAJOR.get(EXPECTED_MAGIC[major])).toBe(major);
   });
 
@@ -297,7 +305,7 @@ describe.each(MAJORS)('WAL records of PostgreSQL %i', (major) => {
     }
   });
 
-  it('gives the same events for the same bytes pushed in random pieces, and across carries', () => {
+  it('gives the same events for the same bytes pushed in random pieces, handed over to a new reader at segment boundaries', () => {
     const all = Buffer.concat(work.segments.map((segment) => segment.data));
     const first = work.segments[0];
     if (first === undefined) throw new Error('no segments');
@@ -307,16 +315,19 @@ describe.each(MAJORS)('WAL records of PostgreSQL %i', (major) => {
     for (let at = 0; at < all.length; ) {
       // Log-uniform sizes from 1 byte to 1 MiB: many tiny pieces, and enough big ones to get through the data.
       const size = Math.min(all.length - at, Math.floor(Math.exp(next() * Math.log(1 << 20))));
-      pieces.push(...reader.push(all.subarray(at, at + size)));
-      at += size;
+      // Pieces stop at segment boundaries, where half the time a new reader takes over.
+      const toBoundary = work.segmentSize - (at % work.segmentSize);
+      const take = Math.max(1, Math.min(size, toBoundary));
+      pieces.push(...reader.push(all.subarray(at, at + take)));
+      at += take;
       expect(reader.nextLsn).toBe(first.start + BigInt(at));
-      if (next() < 0.05) reader = WalReader.resume(JSON.parse(JSON.stringify(reader.carry())) as ReaderCarry);
+      if (at % work.segmentSize === 0 && at < all.length && next() < 0.5) reader = handOver(reader, work.segmentSize);
     }
     expect(pieces).toEqual(events);
     expect(reader.ended).toBe(false);
   });
 
-  it('gives the same events when cut inside every page header and event record header around the segment boundary, with a carry after each piece', () => {
+  it('gives the same events when cut inside every page header and event record header around the segment boundary, handed over there', () => {
     const all = Buffer.concat(work.segments.map((segment) => segment.data));
     const first = work.segments[0];
     const spanning = events.find((each) => each.kind === 'commit' && each.xid === work.spanningCommit.xid);
@@ -340,7 +351,7 @@ describe.each(MAJORS)('WAL records of PostgreSQL %i', (major) => {
     for (const cut of [...cuts].sort((a, b) => (a < b ? -1 : 1))) {
       pieces.push(...reader.push(all.subarray(Number(at - first.start), Number(cut - first.start))));
       at = cut;
-      reader = WalReader.resume(JSON.parse(JSON.stringify(reader.carry())) as ReaderCarry);
+      if (at % BigInt(work.segmentSize) === 0n) reader = handOver(reader, work.segmentSize);
     }
     expect(reader.nextLsn).toBe(to);
     expect(pieces).toEqual(expected);
@@ -360,7 +371,7 @@ describe.each(MAJORS)('WAL records of PostgreSQL %i', (major) => {
   });
 
   it('ends valid WAL at a record with a flipped byte, never producing a garbage event', () => {
-    const { carries } = readSegments(work.segments, work.segmentSize);
+    const { handovers } = readSegments(work.segments, work.segmentSize);
     const pageSize = BigInt(WAL_PAGE_SIZE);
     // A commit from the middle of the first batches whose record lies within one page.
     const victims = work.commits.slice(5, 20).map((known) => events.find((each) => each.kind === 'commit' && each.xid === known.xid));
@@ -384,20 +395,19 @@ describe.each(MAJORS)('WAL records of PostgreSQL %i', (major) => {
       const corrupted = Buffer.from(segment.data);
       const offset = Number(at - segment.start);
       corrupted[offset] = (corrupted[offset] ?? 0) ^ 0x01;
-      const intact = summarizeSegment(segment.data, segment.start, work.segmentSize, carries[index]);
-      const summary = summarizeSegment(corrupted, segment.start, work.segmentSize, carries[index]);
+      const intact = summarizeSegment(segment.data, segment.start, work.segmentSize, handovers[index]);
+      const summary = summarizeSegment(corrupted, segment.start, work.segmentSize, handovers[index]);
       expect(summary.ended).toBe(true);
       // The records before the damaged one, and nothing from it on.
       const before = intact.events.filter((each) => each.endLsn <= at);
       expect(summary.events).toEqual(before);
       expect(summary.lastValidRecordEnd).toBeLessThanOrEqual(at);
-      const carried = carries[index]?.lastValidRecordEnd;
-      expect(summary.lastValidRecordEnd).toBeGreaterThanOrEqual(before.at(-1)?.endLsn ?? (carried === undefined ? segment.start : parseLsn(carried)));
+      expect(summary.lastValidRecordEnd).toBeGreaterThanOrEqual(before.at(-1)?.endLsn ?? segment.start);
     }
     expect(work.segments.some((segment) => segment.start === boundary)).toBe(true);
   });
 
-  it('refuses WAL it cannot belong to: another major, another segment size, a gap between segments', () => {
+  it('refuses WAL it cannot belong to (another major, another segment size), and drops a handed-over record the segment does not continue', () => {
     const [first, second] = work.segments;
     if (first === undefined || second === undefined) throw new Error('fewer than two segments');
     const thrown = (read: () => unknown): unknown => {
@@ -412,8 +422,16 @@ describe.each(MAJORS)('WAL records of PostgreSQL %i', (major) => {
     fourteen.writeUInt16LE(0xd10d, 0);
     expect(isDrcError(thrown(() => summarizeSegment(fourteen, first.start, work.segmentSize)), 'PG_SERVER_UNSUPPORTED')).toBe(true);
     expect(isDrcError(thrown(() => summarizeSegment(second.data.subarray(0, WAL_PAGE_SIZE), second.start, work.segmentSize * 2 >= 1 << 30 ? work.segmentSize / 2 : work.segmentSize * 2)), 'WAL_INVALID')).toBe(true);
-    const { carry } = summarizeSegment(first.data, first.start, work.segmentSize);
-    expect(isDrcError(thrown(() => summarizeSegment(second.data, second.start + BigInt(work.segmentSize), work.segmentSize, carry)), 'WAL_MISSING')).toBe(true);
+    // The head the straddling commit leaves, given to a later segment that does not continue it: read as if none had been given.
+    const handedOver = work.segments.map((segment) => summarizeSegment(segment.data, segment.start, work.segmentSize).continuedRecord).find((each) => each !== undefined);
+    const later = work.segments.at(-1) ?? second;
+    expect(handedOver).toBeDefined();
+    expect(summarizeSegment(later.data, later.start, work.segmentSize, handedOver)).toEqual(summarizeSegment(later.data, later.start, work.segmentSize));
+    // A made-up restore point head of 40 of its 200 bytes: no page continues a record by 160 bytes here.
+    const madeUp = Buffer.alloc(40);
+    madeUp.writeUInt32LE(200, 0);
+    madeUp[16] = 0x70;
+    expect(summarizeSegment(later.data, later.start, work.segmentSize, { lsn: formatLsn(later.start - 8n), head: madeUp.toString('base64') })).toEqual(summarizeSegment(later.data, later.start, work.segmentSize));
     expect(isDrcError(thrown(() => new WalReader({ segmentSize: work.segmentSize, startLsn: first.start + 4n })), 'USAGE')).toBe(true);
     // Zeroes where a segment should be are no WAL at all: the end, not an error.
     const zeroes = summarizeSegment(Buffer.alloc(WAL_PAGE_SIZE), first.start, work.segmentSize);

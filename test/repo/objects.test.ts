@@ -79,6 +79,22 @@ describe('chunk round trip', () => {
 const chunkId32 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((bytes) => Buffer.from(bytes).toString('hex'));
 const chunkRef = fc.oneof(fc.record({ id: chunkId32, length: fc.nat() }), fc.record({ id: chunkId32, offset: fc.nat(), length: fc.nat() }));
 
+/** A name as a data directory's files have (dots included, `.` and `..` never). */
+const plainSegment = fc.stringMatching(/^[0-9A-Za-z_.-]{1,12}$/).filter((name) => name !== '.' && name !== '..');
+
+/** A file, directory or tablespace link at a path from `path`; links point to an absolute location. */
+function manifestEntry(type: 'file' | 'directory' | 'symlink', path: fc.Arbitrary<string>): fc.Arbitrary<Manifest['files'][number]> {
+  return fc.record({
+    path,
+    type: fc.constant(type),
+    link: type === 'symlink' ? plainSegment.map((name) => `/srv/${name}`) : fc.constant(undefined),
+    size: fc.nat(),
+    mode: fc.integer({ min: 0, max: 0o777 }),
+    mtime: fc.date({ noInvalidDate: true }).map((date) => date.toISOString()),
+    chunks: fc.array(chunkRef, { maxLength: 5 }),
+  });
+}
+
 const manifestArbitrary: fc.Arbitrary<Manifest> = fc.record({
   format: fc.constant(1 as const),
   backupId: fc.stringMatching(/^[0-9A-Za-z_-]{1,40}$/),
@@ -88,19 +104,12 @@ const manifestArbitrary: fc.Arbitrary<Manifest> = fc.record({
     fc.string({ maxLength: 10 }).filter((key) => key !== '__proto__'),
     fc.oneof(fc.string(), fc.integer(), fc.boolean()),
   ),
-  files: fc.array(
-    fc.record({
-      path: fc.string({ minLength: 1, maxLength: 60 }),
-      type: fc.constantFrom('file' as const, 'directory' as const, 'symlink' as const),
-      link: fc.option(fc.string({ maxLength: 40 }), { nil: undefined }),
-      size: fc.nat(),
-      mode: fc.integer({ min: 0, max: 0o777 }),
-      mtime: fc.date({ noInvalidDate: true }).map((date) => date.toISOString()),
-      chunks: fc.array(chunkRef, { maxLength: 5 }),
-    }),
-    { maxLength: 20 },
-  ),
-  attachments: fc.array(fc.record({ name: fc.string({ minLength: 1 }), size: fc.nat(), chunks: fc.array(chunkRef, { maxLength: 3 }) }), { maxLength: 2 }),
+  // Only manifests a restore accepts are written (test/engines/restore-confinement.test.ts tries the others).
+  files: fc.uniqueArray(fc.oneof(manifestEntry('file', plainSegment.map((name) => `base/${name}`)), manifestEntry('directory', plainSegment.map((name) => `./pg_wal/${name}`)), manifestEntry('symlink', fc.integer({ min: 1, max: 99999 }).map((oid) => `pg_tblspc/${String(oid)}`))), {
+    selector: (entry) => entry.path,
+    maxLength: 20,
+  }),
+  attachments: fc.uniqueArray(fc.record({ name: plainSegment.map((name) => `configurations/${name}`), size: fc.nat(), chunks: fc.array(chunkRef, { maxLength: 3 }) }), { selector: (attachment) => attachment.name, maxLength: 2 }),
 });
 
 describe('manifest round trip', () => {

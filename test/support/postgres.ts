@@ -26,6 +26,8 @@ export interface StartClusterOptions {
   readonly password?: string;
   /** pg_hba.conf lines placed before the harness's own, e.g. to try md5 for one role. */
   readonly hba?: readonly string[];
+  /** More initdb arguments, e.g. ['--wal-segsize=64']. */
+  readonly initdbArgs?: readonly string[];
 }
 
 export interface TestCluster {
@@ -81,7 +83,7 @@ export async function startCluster(options: StartClusterOptions): Promise<TestCl
     const dataDir = join(root, 'data');
     const auth = options.auth ?? 'trust';
     const password = auth === 'scram-sha-256' ? (options.password ?? 'postgres') : options.password;
-    const initdbArgs = ['-D', dataDir, '-U', 'postgres', '--data-checksums', '--no-locale', '-E', 'UTF8', '--no-sync', '--no-instructions', `--auth=${auth}`];
+    const initdbArgs = ['-D', dataDir, '-U', 'postgres', '--data-checksums', '--no-locale', '-E', 'UTF8', '--no-sync', '--no-instructions', `--auth=${auth}`, ...(options.initdbArgs ?? [])];
     if (password !== undefined) {
       const pwfile = join(root, 'pwfile');
       await writeFile(pwfile, `${password}\n`, { mode: 0o600 });

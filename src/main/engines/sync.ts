@@ -5,6 +5,7 @@ import { newEvent } from '../repo/events.js';
 import { encodeHeader, headerObject } from '../repo/header.js';
 import { backupIdOf, decodeManifest, referencedChunks } from '../repo/manifest.js';
 import { chunkObjectName, objectPrefixes } from '../repo/objects.js';
+import { everything, ReadLease } from '../repo/leases.js';
 import { Repository, lockAll, releaseAll } from '../repo/repository.js';
 import type { RepositorySet } from '../repo/repository-set.js';
 import type { ObjectInfo } from '../storage/target.js';
@@ -15,6 +16,8 @@ export interface SyncOptions {
   readonly to: string;
   readonly concurrency?: number;
   readonly onProgress?: (progress: RepositoryProgress) => void;
+  /** Aborting stops between objects: every object copied so far is whole, the lock and lease are released. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -22,12 +25,18 @@ export interface SyncOptions {
  * stick is filled from the NAS. Objects are copied as sealed bytes (the set shares its
  * keys) after authenticating them at the source, in commit order: chunks and WAL first,
  * then manifests whose chunks are all present at the destination, then events.
+ *
+ * The destination is locked (expire and other writers wait); the source is leased, so that
+ * an expire run there leaves what the sync reads — it reads everything — until it ends.
+ * Cancelled, it stops between objects: each copied object is whole, and a manifest is
+ * never copied before its chunks, so the destination holds no backup it cannot restore.
  */
 export async function syncRepositories(set: RepositorySet, options: SyncOptions): Promise<SyncReport> {
   const source = findRepository(set, options.from);
   const destination = await destinationRepository(set, source, options.to);
   const [lock] = await lockAll([destination], `sync from ${source.name}`);
   const report: SyncReport = { from: source.name, to: destination.name, objectsCopied: 0, bytesCopied: 0, objectsAlreadyPresent: 0, skippedCorrupt: [] };
+  const lease = await ReadLease.take([source], `sync to ${destination.name}`, everything);
   try {
     const held = new Set((await listSealed(destination)).map((object) => `${object.name}\u0000${String(object.size)}`));
     const wanted = (await listSealed(source)).filter((object) => {
@@ -38,6 +47,7 @@ export async function syncRepositories(set: RepositorySet, options: SyncOptions)
     const byPhase = (prefixes: readonly string[]): ObjectInfo[] => wanted.filter((object) => prefixes.some((prefix) => object.name.startsWith(prefix)));
     const total = wanted.length;
     const copy = async (object: ObjectInfo): Promise<void> => {
+      if (options.signal?.aborted) throw cancelled(source.name, destination.name, report, options.signal.reason);
       try {
         await source.readObject(object.name);
       } catch (error) {
@@ -81,11 +91,19 @@ export async function syncRepositories(set: RepositorySet, options: SyncOptions)
     await forEachConcurrent(byPhase([objectPrefixes.events]), concurrency, copy);
     lock?.assertHeld();
   } finally {
+    await lease.release();
     await releaseAll(lock ? [lock] : []);
   }
   const event = newEvent('sync', report.skippedCorrupt.length === 0 ? 'success' : 'partial', `copied ${String(report.objectsCopied)} object(s) from '${source.name}' to '${destination.name}'`, { ...report });
   await Promise.all([source.appendEvent(event), destination.appendEvent(event)]);
   return report;
+}
+
+function cancelled(from: string, to: string, report: SyncReport, reason: unknown): DrcError {
+  return new DrcError('SYNC_INCOMPLETE', `the sync from '${from}' to '${to}' was cancelled after ${String(report.objectsCopied)} object(s)`, {
+    hints: ['every object copied is whole, and no backup was copied without its chunks; run the same sync again to copy the rest'],
+    cause: reason,
+  });
 }
 
 function findRepository(set: RepositorySet, name: string): Repository {

@@ -42,6 +42,16 @@ export async function withSql<T>(connection: ReplicationConnectionOptions, work:
   try {
     await client.connect();
   } catch (error) {
+    // A refused login is the same mistake whichever connection met it first: the replication
+    // client reports it as PG_AUTH_FAILED (28P01, 28000), so this one must too, or one
+    // wrong password would exit 2 from `drc backup` and 1 from `drc status`.
+    const sqlState = (error as { code?: unknown }).code;
+    if (sqlState === '28P01' || sqlState === '28000') {
+      throw new DrcError('PG_AUTH_FAILED', `unable to log in to PostgreSQL at ${connection.host}:${String(connection.port)} as '${connection.user}': ${(error as Error).message}`, {
+        hints: [`check the user name and the password stored for '${connection.user}' (keychain or env reference), and pg_hba.conf`],
+        cause: error,
+      });
+    }
     throw new DrcError('PG_CONNECT_FAILED', `unable to connect to PostgreSQL at ${connection.host}:${String(connection.port)} as '${connection.user}': ${(error as Error).message}`, {
       hints: ['check that the server is running and the cluster settings in the config (host, port, user, password)'],
       retryable: true,

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { DrcError } from '../../shared/errors.js';
+import { processAlive } from '../processes.js';
 import { runAsUnprivileged, serverReachableBindir, type ServerBinaries } from './binaries.js';
 import { freePort } from './free-port.js';
 
@@ -234,7 +235,7 @@ export class ScratchInstance {
     // Until recovery ends the server turns every connection away before authentication.
     while (!(await this.acceptsConnections())) {
       if (signal?.aborted) throw interrupted();
-      if (this.postmasterPid === undefined || !(await alive(this.postmasterPid))) throw await this.startFailure(exited.output);
+      if (this.postmasterPid === undefined || !processAlive(this.postmasterPid)) throw await this.startFailure(exited.output);
       await sleep(100);
     }
     const inRecovery = await this.withSession('template1', async (client) => (await client.query<{ recovery: boolean }>('SELECT pg_is_in_recovery() AS recovery')).rows[0]?.recovery);
@@ -402,7 +403,7 @@ const activeInstances = new Set<string>();
 
 async function ownerRuns(state: ScratchState): Promise<boolean> {
   if (state.ownerPid === process.pid) return activeInstances.has(state.id);
-  if (!(await alive(state.ownerPid))) return false;
+  if (!processAlive(state.ownerPid)) return false;
   if (state.ownerStartTime === undefined) return true;
   return (await processStartTime(state.ownerPid)) === state.ownerStartTime;
 }
@@ -421,10 +422,10 @@ async function stopPostmaster(dataDir: string, bindir: string | undefined): Prom
       ...(runAsUnprivileged() ?? {}),
     }).catch(() => undefined);
   }
-  if (await alive(pid)) {
+  if (processAlive(pid)) {
     signalQuietly(pid, 'SIGKILL');
     const deadline = Date.now() + 10_000;
-    while ((await alive(pid)) && Date.now() < deadline) await sleep(20);
+    while (processAlive(pid) && Date.now() < deadline) await sleep(20);
   }
   return true;
 }
@@ -441,7 +442,7 @@ async function postmasterPidOf(dataDir: string): Promise<number | undefined> {
  * the pid file is trusted, as pg_ctl trusts it.
  */
 async function isPostmasterOf(pid: number, dataDir: string): Promise<boolean> {
-  if (!(await alive(pid))) return false;
+  if (!processAlive(pid)) return false;
   const cwd = await readlink(`/proc/${String(pid)}/cwd`).catch(() => undefined);
   if (cwd === undefined) return process.platform !== 'linux';
   return cwd === (await realpath(dataDir).catch(() => dataDir));
@@ -452,22 +453,6 @@ async function processStartTime(pid: number): Promise<string | undefined> {
   const stat = await readFile(`/proc/${String(pid)}/stat`, 'utf8').catch(() => undefined);
   // The command name (field 2) may hold spaces: count fields after its closing ')'.
   return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-}
-
-/**
- * Whether the process runs. A postmaster outlives the pg_ctl that started it, so its
- * parent becomes init, which may take a while to reap it: a zombie (Linux state Z) has
- * stopped running even though its pid still answers signals.
- */
-async function alive(pid: number): Promise<boolean> {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    // EPERM: it exists but belongs to someone else.
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  const stat = await readFile(`/proc/${String(pid)}/stat`, 'utf8').catch(() => undefined);
-  return stat?.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
 }
 
 function signalQuietly(pid: number, name: NodeJS.Signals): void {

@@ -50,14 +50,21 @@ export function signHeader(header: UnsignedHeader, headerKey: Buffer): Repositor
   return { ...header, mac: hmacSha256(headerKey, canonical(header)).toString('hex') };
 }
 
-export function checkHeaderMac(header: RepositoryHeader, headerKey: Buffer, repository: string): void {
+/** Whether `headerKey` (derived from the set's master key) authenticates this header as written. */
+export function headerAuthenticates(header: UnsignedHeader & { mac: string }, headerKey: Buffer): boolean {
   const expected = hmacSha256(headerKey, canonical(header));
   const actual = Buffer.from(header.mac, 'hex');
-  if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
-    throw new DrcError('REPO_HEADER_INVALID', `unable to trust the header of repository '${repository}': its authentication code does not match`, {
-      hints: ['drc-repo.json was altered after it was written; copy it from another repository of this set, then run `drc verify`'],
-    });
-  }
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
+}
+
+export function untrustedHeader(repository: string, why = 'its authentication code does not match'): DrcError {
+  return new DrcError('REPO_HEADER_INVALID', `unable to trust the header of repository '${repository}': ${why}`, {
+    hints: ['drc-repo.json was altered or damaged after it was written; `drc repo init` rewrites it from a good copy in another repository of this set, then run `drc verify`'],
+  });
+}
+
+export function checkHeaderMac(header: RepositoryHeader, headerKey: Buffer, repository: string): void {
+  if (!headerAuthenticates(header, headerKey)) throw untrustedHeader(repository);
 }
 
 export function encodeHeader(header: RepositoryHeader): Buffer {
@@ -98,6 +105,6 @@ export async function readHeader(target: StorageTarget): Promise<RepositoryHeade
 
 function invalidHeader(repository: string, why: string): DrcError {
   return new DrcError('REPO_HEADER_INVALID', `unable to read the header of repository '${repository}': ${why}`, {
-    hints: ['copy drc-repo.json from another repository of this set, or check that the path points at a DR Console repository'],
+    hints: ['`drc repo init` rewrites drc-repo.json from a good copy in another repository of this set; otherwise check that the path points at a DR Console repository'],
   });
 }

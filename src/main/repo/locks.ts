@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { DrcError } from '../../shared/errors.js';
+import { processAlive } from '../processes.js';
 import type { StorageTarget } from '../storage/target.js';
 import { currentOperator } from './events.js';
 
@@ -64,12 +65,7 @@ function isStale(lock: LockRecord, now: Date): boolean {
   if (Date.parse(lock.expiresAt) <= now.getTime()) return true;
   if (lock.host !== hostname()) return false;
   if (lock.pid === process.pid) return !heldByThisProcess.has(lock.token);
-  try {
-    process.kill(lock.pid, 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
-  }
+  return !processAlive(lock.pid);
 }
 
 export function describeHolder(lock: LockRecord): string {

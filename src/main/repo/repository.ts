@@ -6,7 +6,23 @@ import type { RepositoryHeader } from './header.js';
 import type { RepositoryKeys } from './keys.js';
 import { RepositoryLock, type LockOptions } from './locks.js';
 import { backupIdOf, decodeManifest, encodeManifest, manifestObjectName, type Manifest } from './manifest.js';
+import { readFromFirstSound, recordFallback, type Fallback } from './object-source.js';
 import { chunkId, chunkObjectName, corruptObject, objectPrefixes, openObject, sealChunk, sealNamedObject } from './objects.js';
+
+/**
+ * The repositories of one opened set, as each member sees the others: a manifest or an
+ * event record is the same sealed object in every member, so a damaged copy in one is
+ * read from another. Each copy passed over is logged once, for the command to report.
+ */
+export class SetMembers {
+  readonly members: Repository[] = [];
+  readonly fallbacks: Fallback[] = [];
+
+  /** The members other than `repository`, in the set's order. */
+  othersThan(repository: Repository): Repository[] {
+    return this.members.filter((member) => member !== repository);
+  }
+}
 
 /**
  * One unlocked repository on one storage target. Every read authenticates what it
@@ -18,6 +34,8 @@ export class Repository {
     readonly target: StorageTarget,
     readonly header: RepositoryHeader,
     readonly keys: RepositoryKeys,
+    /** The set this repository was opened in; alone, a damaged copy has no other to fall back on. */
+    readonly set: SetMembers = new SetMembers(),
   ) {}
 
   get name(): string {
@@ -59,9 +77,15 @@ export class Repository {
     await this.writeNamedObject(manifestObjectName(manifest.backupId), encodeManifest(manifest));
   }
 
-  async readManifest(backupId: string): Promise<Manifest> {
+  /**
+   * A backup's manifest: this repository's copy, or — when that copy is damaged — the
+   * copy of another member of the set (the same sealed object), logged as a fallback.
+   * `verify` reads objects with `readObject`, which never falls back, so it still reports
+   * the damaged copy.
+   */
+  readManifest(backupId: string): Promise<Manifest> {
     const name = manifestObjectName(backupId);
-    return decodeManifest(await this.readObject(name), this.name, name);
+    return this.readOwnOrOtherCopy(name, async (repository) => decodeManifest(await repository.readObject(name), repository.name, name));
   }
 
   async listBackupIds(): Promise<string[]> {
@@ -73,10 +97,50 @@ export class Repository {
     await this.writeNamedObject(eventObjectName(event), Buffer.from(JSON.stringify(event)));
   }
 
-  async readEvent(name: string): Promise<RepositoryEvent> {
-    const parsed = eventSchema.safeParse(JSON.parse((await this.readObject(name)).toString('utf8')));
-    if (!parsed.success) throw corruptObject(this.name, name, 'not an event record');
-    return parsed.data;
+  /** An event record, from this repository or, when its copy is damaged, from another member (see readManifest). */
+  readEvent(name: string): Promise<RepositoryEvent> {
+    return this.readOwnOrOtherCopy(name, async (repository) => {
+      const plaintext = await repository.readObject(name);
+      let json: unknown;
+      try {
+        json = JSON.parse(plaintext.toString('utf8'));
+      } catch {
+        throw corruptObject(repository.name, name, 'not JSON');
+      }
+      const parsed = eventSchema.safeParse(json);
+      if (!parsed.success) throw corruptObject(repository.name, name, 'not an event record');
+      return parsed.data;
+    });
+  }
+
+  /**
+   * Only a damaged copy is replaced by another member's: an object this repository does
+   * not hold at all is not its object, and a medium that cannot be read says so.
+   */
+  private async readOwnOrOtherCopy<T>(name: string, read: (repository: Repository) => Promise<T>): Promise<T> {
+    try {
+      return await read(this);
+    } catch (error) {
+      if (!(error instanceof DrcError) || error.code !== 'OBJECT_CORRUPT') throw error;
+      const others = this.set.othersThan(this);
+      if (others.length === 0) throw error;
+      let servedBy = '';
+      const served = async (repository: Repository): Promise<T> => {
+        const value = await read(repository);
+        servedBy = repository.name;
+        return value;
+      };
+      try {
+        // Members that simply do not hold the object are no finding: only this copy is reported.
+        const value = await readFromFirstSound(name, others, served, []);
+        recordFallback(this.set.fallbacks, { object: name, failed: this.name, usedInstead: servedBy, reason: error.message });
+        return value;
+      } catch (otherError) {
+        // No other copy is sound either: this repository's own damage is the answer.
+        if (otherError instanceof DrcError && otherError.code === 'OBJECT_MISSING') throw error;
+        throw otherError;
+      }
+    }
   }
 
   lock(lockName: string, operation: string, options?: LockOptions): Promise<RepositoryLock> {

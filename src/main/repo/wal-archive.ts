@@ -26,6 +26,8 @@ export const walSummarySchema = z.object({
   lastCommitTime: z.string().optional(),
   commits: z.number().int(),
   restorePoints: z.array(z.object({ name: z.string(), lsn: z.string(), time: z.string() })),
+  /** A restore point or commit that starts here and ends in the next segment, as far as this one holds it (see `postgres/wal/reader.ts`). */
+  continuedRecord: z.object({ lsn: z.string(), head: z.string() }).optional(),
 });
 export type WalSummary = z.infer<typeof walSummarySchema>;
 

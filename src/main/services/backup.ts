@@ -2,17 +2,18 @@ import type { BackupProgress, BackupType } from '../../shared/contract/backup.js
 import type { BackupRecord } from '../repo/backup-record.js';
 import type { BackupComponent, BackupPriority } from '../../shared/contract/backups.js';
 import { DrcError } from '../../shared/errors.js';
+import { restorePointNameProblem } from '../../shared/restore-point-name.js';
 import { runBackup } from '../engines/backup/backup.js';
 import { listBackups, type CatalogEntry } from '../engines/backup/catalog.js';
 import { walStatus, type RepositoryWalStatus } from '../engines/wal/status.js';
 import { clusterConnection, requireCluster, withSql } from '../postgres/cluster.js';
 import { newEvent, type RepositoryEvent } from '../repo/events.js';
+import { describeFallback } from '../repo/object-source.js';
 import { objectPrefixes } from '../repo/objects.js';
 import type { Repository } from '../repo/repository.js';
 import { componentFiles } from './backup-components.js';
 import { withRepositorySet, type ServiceContext } from './context.js';
-
-const defaultSegmentSize = 16 * 1024 * 1024;
+import { archivedWalSegmentSize } from '../engines/wal/segment-size.js';
 
 export interface BackupRequest {
   type: BackupType;
@@ -78,8 +79,9 @@ export interface RestorePointRecord {
 
 /** Creates a named restore point on the server and records it in every repository. */
 export async function createRestorePoint(context: ServiceContext, name: string): Promise<RestorePointRecord> {
-  if (name.length === 0 || name.length > 63) {
-    throw new DrcError('USAGE', `unable to create restore point '${name}': the name must be 1 to 63 characters`, { hints: ['PostgreSQL keeps restore point names in 64 bytes'] });
+  const problem = restorePointNameProblem(name);
+  if (problem !== undefined) {
+    throw new DrcError('RESTORE_POINT_NAME_INVALID', `unable to create restore point ${JSON.stringify(name)}: ${problem}`, { hints: ['name it with 1 to 63 bytes of printable text, e.g. before-migration-2026-12-05'] });
   }
   const cluster = requireCluster(context.config.cluster);
   const connection = await clusterConnection(cluster, context.secrets);
@@ -102,18 +104,23 @@ export interface Inventory {
   restorePoints: RestorePointRecord[];
   wal: RepositoryWalStatus[];
   unreachable: Array<{ repository: string; message: string }>;
+  /** Damaged copies passed over for a good one in another repository. */
+  warnings: string[];
 }
 
 /** Backups with their copies, restore points, and the recovery window of each repository. */
 export async function inventory(context: ServiceContext): Promise<Inventory> {
   return withRepositorySet(context, undefined, async (set) => {
     const backups = await listBackups(set.repositories);
-    const segmentSize = backups.at(-1)?.record.walSegmentSize ?? defaultSegmentSize;
+    const segmentSize = await archivedWalSegmentSize(set.repositories, backups);
+    const restorePointRecords = await restorePoints(set.repositories);
+    const wal = await walStatus(set.repositories, backups, segmentSize);
     return {
       backups: backups.map((entry) => ({ ...entry.record, copies: entry.repositories })),
-      restorePoints: await restorePoints(set.repositories),
-      wal: await walStatus(set.repositories, backups, segmentSize),
+      restorePoints: restorePointRecords,
+      wal,
       unreachable: set.unreachable.map((entry) => ({ repository: entry.target.name, message: entry.error.message })),
+      warnings: set.fallbacks.map(describeFallback),
     };
   });
 }

@@ -282,7 +282,7 @@ export function startRestoreTest(context: ServiceContext, registry: OperationReg
         },
       });
       control.backupId(record.backupId);
-      // An interrupted test is recorded as failed by the engine; the operation says it was cancelled.
+      // An interrupted test is recorded by the engine as cancelled; the operation says so too.
       control.signal.throwIfAborted();
       return { kind: 'restore-test', restoreTest: record };
     },

@@ -1,6 +1,7 @@
 import { DrcError } from '../../shared/errors.js';
 import { forEachConcurrent } from '../parallel.js';
 import type { RepositoryEvent } from '../repo/events.js';
+import { readFromFirstSound } from '../repo/object-source.js';
 import { objectPrefixes } from '../repo/objects.js';
 import type { Repository } from '../repo/repository.js';
 import { withRepositorySet, type ServiceContext } from './context.js';
@@ -58,19 +59,21 @@ export async function readEventHistory(repositories: readonly Repository[], opti
   const unreadable: EventHistory['unreadable'] = [];
   await forEachConcurrent(holders.values(), options.concurrency ?? 16, async (holder) => {
     const names = holder.repositories.map((repository) => repository.name);
-    let lastError = '';
-    for (const repository of holder.repositories) {
-      try {
-        const event = await eventCache.get(`${repository.header.repositoryId}/${holder.object}`, () => repository.readEvent(holder.object));
-        events.push({ ...event, repositories: names });
-        return;
-      } catch (error) {
-        // A damaged or vanished copy: the next repository may hold a good one.
-        if (!(error instanceof DrcError) && !(error instanceof SyntaxError)) throw error;
-        lastError = `${repository.name}: ${error.message}`;
-      }
+    const first = holder.repositories[0];
+    if (!first) return;
+    try {
+      // A damaged or vanished copy is passed over for the next repository's, and logged in the set's fallbacks.
+      const event = await readFromFirstSound(
+        holder.object,
+        holder.repositories,
+        (repository) => eventCache.get(`${repository.header.repositoryId}/${holder.object}`, () => repository.readEvent(holder.object)),
+        first.set.fallbacks,
+      );
+      events.push({ ...event, repositories: names });
+    } catch (error) {
+      if (!(error instanceof DrcError) || error.code !== 'OBJECT_MISSING') throw error;
+      unreadable.push({ object: holder.object, repositories: names, message: error.hints.slice(0, -1).join('; ') });
     }
-    unreadable.push({ object: holder.object, repositories: names, message: lastError });
   });
   events.sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));
   return { events, unreadable };

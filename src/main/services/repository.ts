@@ -9,6 +9,7 @@ import type { ScryptParameters } from '../repo/keys.js';
 import { objectPrefixes } from '../repo/objects.js';
 import { lockAll, recordInEvery, releaseAll } from '../repo/repository.js';
 import { addPassphrase, initRepositorySet, removePassphrase, type InitResult, type RepositorySet } from '../repo/repository-set.js';
+import { requireNewPassphraseStrength } from '../secrets/passphrase-policy.js';
 import { RemovableTarget } from '../storage/removable.js';
 import type { StorageTarget } from '../storage/target.js';
 import { DelegatingTarget } from '../storage/wrappers/delegate.js';
@@ -18,6 +19,9 @@ import { repositoryConfigs, resolvePassphrase, withRepositorySet, withTargets, t
 export async function initRepositories(context: ServiceContext, options: { repository?: string; scrypt?: ScryptParameters; compression?: Compression } = {}): Promise<InitResult> {
   const passphrase = await resolvePassphrase(context);
   return withTargets(context, options.repository, async (targets) => {
+    // The passphrase is new only when it starts a new set; joining a set keeps the one it has.
+    const headers = await Promise.all(targets.map((target) => readHeader(target).catch(() => undefined)));
+    if (headers.every((header) => header === undefined)) requireNewPassphraseStrength(passphrase, 'the new repository');
     const result = await initRepositorySet(targets, passphrase, { ...(options.scrypt ? { scrypt: options.scrypt } : {}), ...(options.compression ? { compression: options.compression } : {}) });
     for (const target of targets) {
       const removable = unwrapRemovable(target);
@@ -88,7 +92,7 @@ export function verify(context: ServiceContext, options: { repository?: string; 
   });
 }
 
-export function sync(context: ServiceContext, options: { from: string; to: string; onProgress?: (progress: RepositoryProgress) => void }): Promise<SyncReport> {
+export function sync(context: ServiceContext, options: { from: string; to: string; onProgress?: (progress: RepositoryProgress) => void; signal?: AbortSignal }): Promise<SyncReport> {
   repositoryConfigs(context, options.from);
   repositoryConfigs(context, options.to);
   return withRepositorySet(context, undefined, (set) => syncRepositories(set, options));
@@ -105,6 +109,7 @@ async function underWriteLock<T>(set: RepositorySet, operation: string, work: ()
 }
 
 export async function addRepositoryPassphrase(context: ServiceContext, options: { newPassphrase: string; label: string; scrypt?: ScryptParameters }): Promise<{ slotId: string; updated: string[]; failed: Array<{ repository: string; message: string }> }> {
+  requireNewPassphraseStrength(options.newPassphrase, 'the new key slot');
   const passphrase = await resolvePassphrase(context);
   return withRepositorySet(context, undefined, (set) =>
     underWriteLock(set, 'passphrase add', async () => {

@@ -12,6 +12,7 @@ import { parseConninfo } from '../engines/partial-restore/conninfo.js';
 import { selectBackup, type RecoveryPlan } from '../engines/restore/select.js';
 
 import { WalCatalog } from '../engines/wal/catalog.js';
+import { archivedWalSegmentSize } from '../engines/wal/segment-size.js';
 import { clusterConnection, withSql } from '../postgres/cluster.js';
 import { parseLsn, segmentNumber } from '../postgres/lsn.js';
 import { withRepositorySet, type ServiceContext } from './context.js';
@@ -30,9 +31,9 @@ export async function planRestore(context: ServiceContext, request: PlanRequest,
   const now = options.now ?? new Date();
   return withRepositorySet(context, undefined, async (set) => {
     const backups = await listBackups(set.repositories);
-    const segmentSize = backups.at(-1)?.record.walSegmentSize ?? 16 * 1024 * 1024;
+    const segmentSize = await archivedWalSegmentSize(set.repositories, backups);
     const catalog = await WalCatalog.load(set.repositories, segmentSize);
-    const chosen = await selectBackup(backups, request.target, catalog, request.backupId);
+    const chosen = await selectBackup(backups, request.target, catalog, request.backupId === undefined ? {} : { backupId: request.backupId });
     const wal = await walToReplay(chosen, request.target, catalog);
     const record = chosen.backup.record;
     const bytes = record.bytesRead + wal.bytes;

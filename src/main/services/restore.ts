@@ -3,6 +3,7 @@ import { DrcError } from '../../shared/errors.js';
 import { runRestore, type RestoreOptions } from '../engines/restore/restore.js';
 import { describeTarget } from '../engines/restore/select.js';
 import { newEvent } from '../repo/events.js';
+import { everything, whileLeased } from '../repo/leases.js';
 import { recordInEvery } from '../repo/repository.js';
 import { withRepositorySet, type ServiceContext } from './context.js';
 
@@ -10,6 +11,8 @@ export interface RestoreRequest {
   targetDir: string;
   target: RecoveryTarget;
   backupId?: string;
+  /** `--accept-gap`: `--latest` may stop at a hole in the WAL instead of refusing. */
+  onGap?: RestoreOptions['onGap'];
   from?: string;
   pause: boolean;
   port?: number;
@@ -22,21 +25,26 @@ export interface RestoreRequest {
 
 export function restore(context: ServiceContext, options: RestoreRequest): Promise<RestoreReport> {
   const { onFailure, ...engine } = options;
-  return withRepositorySet(context, undefined, async (set) => {
-    try {
-      return await runRestore(set, engine);
-    } catch (error) {
-      if (onFailure && error instanceof DrcError) {
-        const cancelled = options.signal?.aborted === true;
-        const event = newEvent('restore', 'failure', `restore to ${describeTarget(options.target)} into ${options.targetDir} ${cancelled ? 'cancelled' : 'failed'}: ${error.message}`, {
-          targetDir: options.targetDir,
-          target: options.target,
-          ...onFailure(error, cancelled),
-        });
-        // Best effort, as for a failed backup: the caller sees the failure whether or not it could be recorded.
-        await recordInEvery(set.repositories, event).catch(() => undefined);
+  // The lease keeps `expire` from deleting what the restore reads. It covers every backup
+  // and all WAL: the engine chooses the backup inside, and a lease taken after the choice
+  // would leave expire a moment to delete the chosen one.
+  return withRepositorySet(context, undefined, (set) =>
+    whileLeased(set.repositories, `restore into ${options.targetDir}`, everything, async () => {
+      try {
+        return await runRestore(set, engine);
+      } catch (error) {
+        if (onFailure && error instanceof DrcError) {
+          const cancelled = options.signal?.aborted === true;
+          const event = newEvent('restore', 'failure', `restore to ${describeTarget(options.target)} into ${options.targetDir} ${cancelled ? 'cancelled' : 'failed'}: ${error.message}`, {
+            targetDir: options.targetDir,
+            target: options.target,
+            ...onFailure(error, cancelled),
+          });
+          // Best effort, as for a failed backup: the caller sees the failure whether or not it could be recorded.
+          await recordInEvery(set.repositories, event).catch(() => undefined);
+        }
+        throw error;
       }
-      throw error;
-    }
-  });
+    }),
+  );
 }

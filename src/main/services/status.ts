@@ -18,6 +18,7 @@ import { DelegatingTarget } from '../storage/wrappers/delegate.js';
 import { resolvePassphrase, withTargets, type ServiceContext } from './context.js';
 import { readEventHistory } from './events.js';
 import { defaultSlotName } from './wal.js';
+import { archivedWalSegmentSize } from '../engines/wal/segment-size.js';
 
 /**
  * `drc status`: observes the repositories, the server and the scheduler state, and hands
@@ -34,8 +35,6 @@ export async function healthReport(context: ServiceContext, options: { now?: Dat
 
 type ObservedRepositories = Pick<HealthInput, 'repositories' | 'backups' | 'wal' | 'events'>;
 
-const defaultSegmentSize = 16 * 1024 * 1024;
-
 async function observeRepositories(context: ServiceContext, now: Date): Promise<ObservedRepositories> {
   const passphrase = await resolvePassphrase(context);
   return withTargets(context, undefined, async (targets) => {
@@ -49,7 +48,7 @@ async function observeRepositories(context: ServiceContext, now: Date): Promise<
       return { repositories: targets.map((target) => ({ ...describeTarget(target), state, error: { code: error.code, message: error.message } })), backups: [], wal: [], events: [] };
     }
     const backups = await listBackups(set.repositories);
-    const wal = await walStatus(set.repositories, backups, backups.at(-1)?.record.walSegmentSize ?? defaultSegmentSize);
+    const wal = await walStatus(set.repositories, backups, await archivedWalSegmentSize(set.repositories, backups));
     const history = await readEventHistory(set.repositories, { since: historySince(now, context.config.objectives) });
     const repositories = await Promise.all(
       targets.map(async (target): Promise<RepositoryObservation> => {

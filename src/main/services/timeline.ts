@@ -11,6 +11,8 @@ import type { WalSummary } from '../repo/wal-archive.js';
 import { WalCatalog } from '../engines/wal/catalog.js';
 import { resolvePassphrase, withTargets, type ServiceContext } from './context.js';
 import { readEventHistory } from './events.js';
+import { archivedWalSegmentSize } from '../engines/wal/segment-size.js';
+import { INITDB_DEFAULT_WAL_SEGMENT_SIZE } from '../postgres/wal/segment-size.js';
 
 /**
  * The recovery timeline's data: what each repository can recover to, where its WAL has
@@ -19,8 +21,6 @@ import { readEventHistory } from './events.js';
  * summaries read only beside each hole and at the newest segments (restore points then
  * come from the `restore-point` records).
  */
-const defaultSegmentSize = 16 * 1024 * 1024;
-
 /** How far from a hole (or back from the newest segment) to look for a segment that records a commit. */
 const commitSearchSegments = 32;
 
@@ -36,10 +36,10 @@ export async function recoveryTimeline(context: ServiceContext, request: { days:
       // No repository opens: the timeline is empty and says why, per repository.
       if (!(error instanceof DrcError) || (error.code !== 'STORAGE_UNAVAILABLE' && error.code !== 'REPO_NOT_INITIALIZED')) throw error;
       const repositories = targets.map((target): RepositoryTimelineObservation => ({ repository: target.name, media: target.capabilities.media, offsite: target.capabilities.offsite, reachable: false, error: error.message, gaps: [] }));
-      return buildTimeline({ now, days: request.days, segmentSize: defaultSegmentSize, repositories, backups: [], events: [], summaryRestorePoints: [] });
+      return buildTimeline({ now, days: request.days, segmentSize: INITDB_DEFAULT_WAL_SEGMENT_SIZE, repositories, backups: [], events: [], summaryRestorePoints: [] });
     }
     const backups = await listBackups(set.repositories);
-    const segmentSize = backups.at(-1)?.record.walSegmentSize ?? defaultSegmentSize;
+    const segmentSize = await archivedWalSegmentSize(set.repositories, backups);
     const history = await readEventHistory(set.repositories, { since });
     const summaryRestorePoints: RestorePointSeen[] = [];
     const repositories = await Promise.all(

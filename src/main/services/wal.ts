@@ -5,9 +5,7 @@ import { streamWal, type ArchiverStatus } from '../engines/wal/archiver.js';
 import { walStatus, type RepositoryWalStatus } from '../engines/wal/status.js';
 import { clusterConnection, requireCluster } from '../postgres/cluster.js';
 import { withRepositorySet, type ServiceContext } from './context.js';
-
-/** WAL segment size when no backup tells otherwise (initdb's default). */
-const defaultSegmentSize = 16 * 1024 * 1024;
+import { archivedWalSegmentSize } from '../engines/wal/segment-size.js';
 
 export const defaultSlotName = 'dr_console';
 
@@ -22,7 +20,7 @@ export async function streamWalForever(context: ServiceContext, options: { slot?
 export function walArchiveStatus(context: ServiceContext): Promise<RepositoryWalStatus[]> {
   return withRepositorySet(context, undefined, async (set) => {
     const backups = await listBackups(set.repositories);
-    return walStatus(set.repositories, backups, backups.at(-1)?.record.walSegmentSize ?? defaultSegmentSize);
+    return walStatus(set.repositories, backups, await archivedWalSegmentSize(set.repositories, backups));
   });
 }
 
@@ -34,7 +32,8 @@ export function getWal(context: ServiceContext, name: string, destination: strin
   return withRepositorySet(context, undefined, async (set) => getWalFile(set.repositories, name, destination, await latestSegmentSize(set.repositories)));
 }
 
-/** The segment size recorded by the newest backup (initdb's default without one). */
+/** The archive's segment size, for files that do not say theirs (see `archivedWalSegmentSize`). */
 async function latestSegmentSize(repositories: readonly Repository[]): Promise<number> {
-  return (await findLatestBackup(repositories))?.record.walSegmentSize ?? defaultSegmentSize;
+  const latest = await findLatestBackup(repositories);
+  return archivedWalSegmentSize(repositories, latest ? [latest] : []);
 }

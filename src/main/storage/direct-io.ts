@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SharedSlots } from '../repo/shared-slots.js';
 
 /**
  * Writing with direct I/O (O_DIRECT): from memory straight to the disk, past the page
@@ -15,6 +16,13 @@ import { join } from 'node:path';
  * written to a probe file at each 8-byte shift until the kernel accepts one (it refuses a
  * misaligned buffer with EINVAL). Filesystems and systems without O_DIRECT (tmpfs, macOS,
  * Windows) keep the page cache.
+ *
+ * A restore writes the bulk of its data this way: its shared slots are placed on a block
+ * boundary, and files whose chunks are whole blocks at block offsets — relation and WAL
+ * segments, written in 4 MiB chunks at 4 MiB offsets — go past the page cache. Small
+ * (bundled) files and unaligned pieces go through the page cache. Backups keep reading
+ * through the page cache: what they read is mostly there already (the server just wrote
+ * it), and direct reads on this VM made a backup wait for the disk.
  */
 export const directIoBlock = 4096;
 
@@ -55,6 +63,58 @@ export async function alignedShift(memory: ArrayBufferLike, directory: string): 
 /** Creates (or empties) a file to be written with direct I/O. */
 export function openForDirectWrite(path: string, mode: number): Promise<FileHandle> {
   return open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DIRECT, mode);
+}
+
+export interface AlignedSlots {
+  readonly slots: SharedSlots;
+  /** Whether direct I/O works from these slots on the filesystem that was probed. */
+  readonly directIo: boolean;
+}
+
+/** Shared slots on a block boundary when the filesystem of `directory` takes direct I/O. */
+export async function alignedSlots(count: number, slotSize: number, directory: string | undefined): Promise<AlignedSlots> {
+  // Whole blocks per slot, so that every slot starts on a boundary once the first does.
+  const size = wholeBlocks(slotSize);
+  const memory = new SharedArrayBuffer(count * size + directIoBlock);
+  const shift = directory === undefined ? undefined : await alignedShift(memory, directory);
+  return { slots: new SharedSlots(count, size, memory, shift ?? 0), directIo: shift !== undefined };
+}
+
+/**
+ * Creates a file a restore writes, past the page cache when `direct`. It must not exist
+ * yet, and a symbolic link in its place is never followed (O_EXCL refuses any existing
+ * name, a dangling link included; O_NOFOLLOW says so twice): a link planted in the target
+ * cannot send a restored file elsewhere.
+ */
+export function createRestoredFile(path: string, mode: number, direct: boolean): Promise<FileHandle> {
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+  return open(path, direct ? flags | constants.O_DIRECT : flags, mode);
+}
+
+/**
+ * Opens a file a restore writes whole, created or emptied — the WAL segment a backup
+ * carried, which the archive's fuller copy replaces — and never through a link.
+ */
+export function replaceRestoredFile(path: string, mode: number): Promise<FileHandle> {
+  return open(path, replaceFlags, mode);
+}
+
+/** open(2) flags of `replaceRestoredFile`, for `writeFile`. */
+export const replaceFlags = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+
+/** Opens a file this restore created for more writes through the page cache, never through a link. */
+export function reopenRestoredFile(path: string): Promise<FileHandle> {
+  return open(path, constants.O_WRONLY | constants.O_NOFOLLOW);
+}
+
+/** Whether `length` bytes at file `position` lie on block boundaries. */
+export function blockAligned(position: number, length: number): boolean {
+  return position % directIoBlock === 0 && length % directIoBlock === 0;
+}
+
+/** Whether a transfer of `length` bytes at file `position`, to or from `memory` in aligned slots, can be direct. */
+export function alignedForDirectIo(slots: SharedSlots, memory: Buffer, position: number, length: number): boolean {
+  return slots.slotOf(memory) !== undefined && (memory.byteOffset - slots.shift) % directIoBlock === 0 && blockAligned(position, length);
 }
 
 /**

@@ -1,13 +1,27 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { link, lstat, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DrcError } from '../../shared/errors.js';
 import { forEachConcurrent } from '../parallel.js';
+import { processAlive } from '../processes.js';
 import { alignedShift, directIoBlock, openForDirectWrite, wholeBlocks, writeFully } from './direct-io.js';
 import { objectNotFound, type ByteRange, type ListOptions, type ObjectInfo, type StorageCapabilities, type StorageTarget } from './target.js';
 
-/** Suffix of in-flight writes: never listed, never read, swept by the next writer. */
+/** Directories a repository creates: this user only, like the 0600 of its files. */
+export const repositoryDirectoryMode = 0o700;
+/** Suffix of in-flight writes: never listed, never read; one whose writer died is removed by a later listing. */
 const partialSuffix = '.drc-incomplete';
+/**
+ * Names the writer in each temporary (`<object>.<random>.<host>-<pid>.drc-incomplete`),
+ * so that a later run can tell the leftovers of a killed writer on this host from the
+ * writes in flight of a live one (a `wal stream` beside a backup, another workstation on
+ * the same NAS). The host is a short hash: names stay short and say nothing of the network.
+ */
+const writerTag = `${createHash('sha256').update(hostname()).digest('hex').slice(0, 8)}-${String(process.pid)}`;
+const writerTagPattern = /\.([0-9a-f]{8})-(\d+)\.drc-incomplete$/;
+/** A temporary of a writer this host cannot check (another host's, or unnamed) is abandoned once untouched this long. */
+const abandonedAfterMs = 24 * 3_600_000;
 /** Files a listing stats at once. */
 const statsInFlight = 32;
 
@@ -58,7 +72,7 @@ export class LocalTarget implements StorageTarget {
   /** An object's file, its directory, and a fresh temporary name beside it for writing. */
   private placesOf(name: string): { path: string; directory: string; temporary: string } {
     const path = this.pathOf(name);
-    return { path, directory: dirname(path), temporary: `${path}.${randomBytes(6).toString('hex')}${partialSuffix}` };
+    return { path, directory: dirname(path), temporary: `${path}.${randomBytes(6).toString('hex')}.${writerTag}${partialSuffix}` };
   }
 
   /**
@@ -170,6 +184,7 @@ export class LocalTarget implements StorageTarget {
         if (isMissing(error)) return;
         throw this.ioError('list', prefix, error);
       }
+      await removeAbandoned(directory, names.filter((entry) => entry.endsWith(partialSuffix)));
       const candidates = names.filter((entry) => (listed(held + entry) && !entry.endsWith(partialSuffix)) || mayHold(`${held}${entry}/`));
       const directories: string[] = [];
       // Sizes and times need a stat per file; many in flight keep the disk's queue full
@@ -201,9 +216,12 @@ export class LocalTarget implements StorageTarget {
 
   async close(): Promise<void> {}
 
-  /** Creates the directory an object goes in (and any missing parent). */
+  /**
+   * Creates the directory an object goes in (and any missing parent), readable by this
+   * user only: object names (backup ids, times, WAL positions) are not for other users.
+   */
   protected async ensureDirectory(directory: string): Promise<void> {
-    await mkdir(directory, { recursive: true });
+    await mkdir(directory, { recursive: true, mode: repositoryDirectoryMode });
   }
 
   protected pathOf(name: string): string {
@@ -235,6 +253,28 @@ export class LocalTarget implements StorageTarget {
       hints: code === 'ENOSPC' ? ['the disk is full: free space or expire old backups'] : ['check the disk and its mount'],
       cause: error,
     });
+  }
+}
+
+/**
+ * Temporaries left by writers that died (kill -9, a power cut) — swept by listings, which
+ * read the names anyway: every run that writes lists first (a backup its chunks and
+ * manifests, expire, sync, verify). Best effort: on a read-only medium they stay, unlisted.
+ */
+async function removeAbandoned(directory: string, temporaries: readonly string[]): Promise<void> {
+  const [ownHost] = writerTag.split('-');
+  for (const name of temporaries) {
+    const path = join(directory, name);
+    const [, host, writerPid] = writerTagPattern.exec(name) ?? [];
+    const pid = host === ownHost ? Number(writerPid) : undefined;
+    let abandoned: boolean;
+    if (pid !== undefined) {
+      abandoned = pid !== process.pid && !processAlive(pid);
+    } else {
+      const info = await lstat(path).catch(() => undefined);
+      abandoned = info !== undefined && Date.now() - info.mtime.getTime() > abandonedAfterMs;
+    }
+    if (abandoned) await rm(path, { force: true }).catch(() => undefined);
   }
 }
 

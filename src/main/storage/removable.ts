@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { DrcError } from '../../shared/errors.js';
-import { LocalTarget, isMissing } from './local.js';
+import { LocalTarget, isMissing, repositoryDirectoryMode } from './local.js';
 import type { ByteRange, ListOptions, ObjectInfo } from './target.js';
 
 /** Written on the medium itself so rotation can be tracked: which stick holds which backups. */
@@ -61,7 +61,7 @@ export class RemovableTarget extends LocalTarget {
     for (const level of levels) {
       current = join(current, level);
       try {
-        await mkdir(current);
+        await mkdir(current, repositoryDirectoryMode);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }

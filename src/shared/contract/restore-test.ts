@@ -77,6 +77,8 @@ export const restoreTestRecordSchema = z.object({
   startedAt: z.string(),
   completedAt: z.string(),
   success: z.boolean(),
+  /** Stopped (SIGINT/SIGTERM, or cancelled in the console) before any check failed: neither passed nor failed. */
+  cancelled: z.boolean().optional(),
   /** What failed, one entry per problem; empty when the test passed. */
   errorsFound: z.array(restoreTestProblemSchema),
   /** Damaged copies the restore worked around, scratch cleanup trouble, unrecorded repositories. */

@@ -1,10 +1,14 @@
 import { z } from 'zod';
+import { restorePointNameProblem } from '../restore-point-name.js';
 
 /** Where recovery stops. `latest` replays everything the repositories hold. */
 export const recoveryTargetSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('time'), time: z.string() }),
   z.object({ kind: z.literal('lsn'), lsn: z.string() }),
-  z.object({ kind: z.literal('name'), name: z.string().min(1) }),
+  z.object({ kind: z.literal('name'), name: z.string().superRefine((name, context) => {
+    const problem = restorePointNameProblem(name);
+    if (problem !== undefined) context.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+  }) }),
   z.object({ kind: z.literal('xid'), xid: z.string().regex(/^\d+$/) }),
   z.object({ kind: z.literal('immediate') }),
   z.object({ kind: z.literal('latest') }),

@@ -55,6 +55,8 @@ export const repositoryExpirySchema = z.object({
   bytesRemoved: z.number(),
   /** Holders of this repository's backup or write lock when it was looked at. */
   heldBy: z.array(z.string()),
+  /** Readers (restore, restore test, sync) holding a lease when it ran: what they read was kept, and goes at a later run. */
+  leases: z.array(z.string()).optional(),
   error: z.object({ code: z.string(), message: z.string(), hints: z.array(z.string()) }).optional(),
 });
 export type RepositoryExpiry = z.infer<typeof repositoryExpirySchema>;

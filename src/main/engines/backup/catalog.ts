@@ -1,6 +1,7 @@
 import { backupRecordSchema, type BackupRecord } from '../../repo/backup-record.js';
 import { DrcError } from '../../../shared/errors.js';
-import type { Manifest } from '../../repo/manifest.js';
+import { manifestObjectName, type Manifest } from '../../repo/manifest.js';
+import { readFromFirstSound } from '../../repo/object-source.js';
 import type { Repository } from '../../repo/repository.js';
 import { forEachConcurrent } from '../../parallel.js';
 
@@ -24,35 +25,48 @@ export function recordOf(manifest: Manifest, repository: string): BackupRecord {
   return parsed.data;
 }
 
-/** Every backup in any of the repositories, oldest first, with the repositories holding it. */
+/**
+ * Every backup in any of the repositories, oldest first, with the repositories holding it.
+ * Each manifest is read from the first holder whose copy is sound: a damaged copy in one
+ * repository is passed over for another's and logged in the set's fallbacks, never a
+ * reason to be unable to list (or so to restore, expire, report status).
+ */
 export async function listBackups(repositories: readonly Repository[]): Promise<CatalogEntry[]> {
-  const holders = new Map<string, { repository: Repository; names: string[] }>();
+  const holders = new Map<string, Repository[]>();
   for (const repository of repositories) {
-    for (const id of await repository.listBackupIds()) {
-      const entry = holders.get(id) ?? { repository, names: [] };
-      entry.names.push(repository.name);
-      holders.set(id, entry);
-    }
+    for (const id of await repository.listBackupIds()) holders.set(id, [...(holders.get(id) ?? []), repository]);
   }
   const entries: CatalogEntry[] = [];
   // Manifests carry every file of the data directory: read several at once, keep only the record.
-  await forEachConcurrent(holders, manifestReads, async ([id, holder]) => {
-    entries.push({ record: recordOf(await holder.repository.readManifest(id), holder.repository.name), repositories: holder.names.sort() });
+  await forEachConcurrent(holders, manifestReads, async ([id, copies]) => {
+    const first = copies[0];
+    if (!first) return;
+    const record = await readFromFirstSound(manifestObjectName(id), copies, async (repository) => recordOf(await repository.readManifest(id), repository.name), first.set.fallbacks);
+    entries.push({ record, repositories: copies.map((repository) => repository.name).sort() });
   });
   return entries.sort((a, b) => a.record.stoppedAt.localeCompare(b.record.stoppedAt));
 }
 
-/** The newest backup, read from the first repository that holds it. */
+/** The newest backup, its manifest read from the first repository holding a sound copy. */
 export async function findLatestBackup(repositories: readonly Repository[]): Promise<{ repository: Repository; manifest: Manifest; record: BackupRecord } | undefined> {
-  let latest: { repository: Repository; id: string } | undefined;
-  for (const repository of repositories) {
-    const ids = await repository.listBackupIds();
-    const newest = ids.at(-1);
-    if (newest !== undefined && (latest === undefined || newest > latest.id)) latest = { repository, id: newest };
-  }
-  if (!latest) return undefined;
-  const manifest = await latest.repository.readManifest(latest.id);
-  return { repository: latest.repository, manifest, record: recordOf(manifest, latest.repository.name) };
+  const listed = await Promise.all(repositories.map(async (repository) => ({ repository, newest: (await repository.listBackupIds()).at(-1) })));
+  const newestId = listed.reduce<string | undefined>((newest, entry) => (entry.newest !== undefined && (newest === undefined || entry.newest > newest) ? entry.newest : newest), undefined);
+  if (newestId === undefined) return undefined;
+  const copies = listed.filter((entry) => entry.newest === newestId).map((entry) => entry.repository);
+  const first = copies[0];
+  if (!first) return undefined;
+  let servedBy = first;
+  const manifest = await readFromFirstSound(
+    manifestObjectName(newestId),
+    copies,
+    async (repository) => {
+      const read = await repository.readManifest(newestId);
+      servedBy = repository;
+      return read;
+    },
+    first.set.fallbacks,
+  );
+  return { repository: servedBy, manifest, record: recordOf(manifest, servedBy.name) };
 }
 
 /** The server's backup_manifest kept with a backup (needed to ask 17+ for an incremental). */

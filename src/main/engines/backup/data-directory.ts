@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { DrcError } from '../../../shared/errors.js';
 import { formatLsn, parseLsn, segmentFileName, segmentNumber, segmentStart, type Lsn } from '../../postgres/lsn.js';
-import { WalReader } from '../../postgres/wal/records.js';
+import { WalReader } from '../../postgres/wal/reader.js';
 import type { TarEntry } from './tar-reader.js';
 
 /**

@@ -7,12 +7,22 @@ function perRepository(input: RuleInput, judge: (repository: RepositoryHealth) =
   return input.report.repositories.flatMap((repository) => judge(repository) ?? []);
 }
 
-/** REPOSITORY_FAILING: a repository that should answer does not (a removable medium merely unplugged is not failing). */
+/** REPOSITORY_FAILING: a repository that should answer does not (a removable medium merely unplugged is not failing); REPOSITORY_HEADER_DAMAGED when it answers with a damaged header. */
 export function repositoryFailing(input: RuleInput): Alert[] {
   return perRepository(input, (repository) => {
     const absentMedium = repository.media === 'removable' && repository.error?.code === 'MEDIA_NOT_PRESENT';
     if (repository.state !== 'unreachable' || absentMedium) return undefined;
     const name = repository.repository;
+    // Reachable, but its header does not parse or authenticate: the others serve without it, and the fix is not the network.
+    if (repository.error?.code === 'REPO_HEADER_INVALID') {
+      return {
+        severity: 'critical',
+        code: 'REPOSITORY_HEADER_DAMAGED',
+        repository: name,
+        message: `repository '${name}' is not used: ${repository.error.message}`,
+        hint: `the other repositories serve meanwhile; run \`drc repo init\` to rewrite its drc-repo.json from a good copy, then \`drc verify --repo ${name}\``,
+      };
+    }
     return {
       severity: 'critical',
       code: 'REPOSITORY_FAILING',

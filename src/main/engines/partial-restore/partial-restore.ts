@@ -6,7 +6,7 @@ import { removeLeftoverScratchInstances, ScratchInstance } from '../../postgres/
 import { newEvent } from '../../repo/events.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
 import { describeTarget } from '../restore/select.js';
-import { planScratchRestore, restoreIntoScratch, type ScratchRecoveryOptions } from '../restore-test/scratch-restore.js';
+import { restoreIntoScratch, withLeasedScratchRestore, type ScratchRecoveryOptions } from '../restore-test/scratch-restore.js';
 import type { LiveDatabase } from './conninfo.js';
 import { copyRows } from './copy-rows.js';
 import { createTableStatement, readTableDefinition, type TableDefinition, type TableName } from './table-definition.js';
@@ -51,61 +51,63 @@ export async function runPartialRestore(set: RepositorySet, options: PartialRest
   const database = options.database ?? live.database;
 
   progress({ phase: 'select', detail: 'choosing the backup and server binaries' });
-  const plan = await planScratchRestore(set, options);
-  const scratch = await ScratchInstance.create('partial-restore', options.scratch);
-  const timings = { restoreDurationMs: 0, recoveryDurationMs: 0, copyDurationMs: 0 };
-  let tables: RestoredTable[];
-  let removal: string | undefined;
-  try {
-    let clock = Date.now();
-    progress({ phase: 'restore', detail: `backup ${plan.backup.record.id}` });
-    await restoreIntoScratch(plan, scratch, options.target, undefined, options.signal);
-    timings.restoreDurationMs = Date.now() - clock;
-    clock = Date.now();
-    progress({ phase: 'start', detail: `PostgreSQL ${plan.binaries.version}` });
-    await scratch.start(plan.binaries, [...(options.loginRoles ?? []), ...(typeof options.into.config.user === 'string' ? [options.into.config.user] : [])]);
-    progress({ phase: 'recover', detail: `replaying WAL to ${describeTarget(options.target)}` });
-    await scratch.waitUntilRecovered(options.signal);
-    timings.recoveryDurationMs = Date.now() - clock;
-    clock = Date.now();
-    progress({ phase: 'copy', detail: options.tables.map((table) => `${table.schema}.${table.name}`).join(', ') });
-    tables = await scratch.withSession(database, (source) => copyTables(source, options, schema, live.schemaExists, database));
-    timings.copyDurationMs = Date.now() - clock;
-  } finally {
-    progress({ phase: 'cleanup', detail: `removing scratch instance ${scratch.id}` });
-    removal = await scratch.remove().then(
-      () => undefined,
-      (error: unknown) => `scratch instance ${scratch.id} could not be removed (${(error as Error).message}); the next restore test or partial restore removes it`,
+  const tableList = options.tables.map((table) => `${table.schema}.${table.name}`).join(', ');
+  return withLeasedScratchRestore(set, options, `partial restore of ${tableList}`, async (plan) => {
+    const scratch = await ScratchInstance.create('partial-restore', options.scratch);
+    const timings = { restoreDurationMs: 0, recoveryDurationMs: 0, copyDurationMs: 0 };
+    let tables: RestoredTable[];
+    let removal: string | undefined;
+    try {
+      let clock = Date.now();
+      progress({ phase: 'restore', detail: `backup ${plan.backup.record.id}` });
+      await restoreIntoScratch(plan, scratch, options.target, undefined, options.signal);
+      timings.restoreDurationMs = Date.now() - clock;
+      clock = Date.now();
+      progress({ phase: 'start', detail: `PostgreSQL ${plan.binaries.version}` });
+      await scratch.start(plan.binaries, [...(options.loginRoles ?? []), ...(typeof options.into.config.user === 'string' ? [options.into.config.user] : [])]);
+      progress({ phase: 'recover', detail: `replaying WAL to ${describeTarget(options.target)}` });
+      await scratch.waitUntilRecovered(options.signal);
+      timings.recoveryDurationMs = Date.now() - clock;
+      clock = Date.now();
+      progress({ phase: 'copy', detail: tableList });
+      tables = await scratch.withSession(database, (source) => copyTables(source, options, schema, live.schemaExists, database));
+      timings.copyDurationMs = Date.now() - clock;
+    } finally {
+      progress({ phase: 'cleanup', detail: `removing scratch instance ${scratch.id}` });
+      removal = await scratch.remove().then(
+        () => undefined,
+        (error: unknown) => `scratch instance ${scratch.id} could not be removed (${(error as Error).message}); the next restore test or partial restore removes it`,
+      );
+    }
+
+    const report: PartialRestoreReport = {
+      backupId: plan.backup.record.id,
+      target: options.target,
+      database,
+      into: options.into.display,
+      schema,
+      createdSchema: !live.schemaExists,
+      tables,
+      ...timings,
+      durationMs: now().getTime() - started.getTime(),
+      binaries: { bindir: plan.binaries.bindir, version: plan.binaries.version, source: plan.binaries.source },
+      scratch: { id: scratch.id, directory: scratch.directory, port: scratch.port, postmasterPid: scratch.postmasterPid, removed: removal === undefined },
+      leftoversRemoved: leftovers.map((leftover) => ({ ...leftover })),
+      warnings: removal === undefined ? [] : [removal],
+    };
+    progress({ phase: 'record', detail: 'recording the partial restore in every repository' });
+    const event = newEvent(
+      'partial-restore',
+      'success',
+      `restored ${tables.map((table) => `${table.source} (${String(table.rows)} rows)`).join(', ')} from backup ${report.backupId} at ${describeTarget(options.target)} into schema ${schema} of ${report.into}`,
+      { ...report },
     );
-  }
+    // The tables are back whether or not the record can be written (a write-protected stick).
+    const { failed } = await recordInEvery(set.repositories, event);
+    report.warnings.push(...failed.map((entry) => `the partial restore could not be recorded in repository '${entry.repository}': ${entry.error.message}`));
 
-  const report: PartialRestoreReport = {
-    backupId: plan.backup.record.id,
-    target: options.target,
-    database,
-    into: options.into.display,
-    schema,
-    createdSchema: !live.schemaExists,
-    tables,
-    ...timings,
-    durationMs: now().getTime() - started.getTime(),
-    binaries: { bindir: plan.binaries.bindir, version: plan.binaries.version, source: plan.binaries.source },
-    scratch: { id: scratch.id, directory: scratch.directory, port: scratch.port, postmasterPid: scratch.postmasterPid, removed: removal === undefined },
-    leftoversRemoved: leftovers.map((leftover) => ({ ...leftover })),
-    warnings: removal === undefined ? [] : [removal],
-  };
-  progress({ phase: 'record', detail: 'recording the partial restore in every repository' });
-  const event = newEvent(
-    'partial-restore',
-    'success',
-    `restored ${tables.map((table) => `${table.source} (${String(table.rows)} rows)`).join(', ')} from backup ${report.backupId} at ${describeTarget(options.target)} into schema ${schema} of ${report.into}`,
-    { ...report },
-  );
-  // The tables are back whether or not the record can be written (a write-protected stick).
-  const { failed } = await recordInEvery(set.repositories, event);
-  report.warnings.push(...failed.map((entry) => `the partial restore could not be recorded in repository '${entry.repository}': ${entry.error.message}`));
-
-  return report;
+    return report;
+  });
 }
 
 /** Refuses, before the restore, a target table that exists (or two tables that would land on the same name). */

@@ -9,7 +9,7 @@ import { describeTarget } from '../restore/select.js';
 import { checkServerManifest } from './manifest-checksums.js';
 import { inspectRecovery, type RecoveryOutcome } from './recovery.js';
 import { checkRelations, type RelationChecks } from './relations.js';
-import { loadServerManifest, planScratchRestore, restoreIntoScratch, type ScratchRecoveryOptions, type ScratchRestorePlan } from './scratch-restore.js';
+import { loadServerManifest, restoreIntoScratch, withLeasedScratchRestore, type ScratchRecoveryOptions, type ScratchRestorePlan } from './scratch-restore.js';
 import { TestLog } from './test-log.js';
 
 export type RestoreTestPhase = 'cleanup' | 'select' | 'restore' | 'checksums' | 'start' | 'recover' | 'amcheck' | 'record';
@@ -48,56 +48,60 @@ export async function runRestoreTest(set: RepositorySet, options: RestoreTestOpt
   const leftovers = await removeLeftoverScratchInstances(options.scratch?.stateDir);
 
   progress({ phase: 'select', detail: 'choosing the backup and server binaries' });
-  const plan = await planScratchRestore(set, options);
-  const scratch = await ScratchInstance.create('restore-test', options.scratch);
-  const log = new TestLog();
-  let outcome: Outcome = { restoreDurationMs: 0, recoveryDurationMs: 0 };
-  try {
-    outcome = await runChecks(plan, scratch, log, options, progress);
-  } finally {
-    progress({ phase: 'cleanup', detail: `removing scratch instance ${scratch.id}` });
-    outcome.removed = await scratch.remove().then(
-      () => true,
-      (error: unknown) => {
-        log.warnings.push(`scratch instance ${scratch.id} could not be removed (${(error as Error).message}); the next restore test removes it`);
-        return false;
-      },
-    );
-  }
+  // A hole in the WAL is what a restore test is there to find: it is recorded as data loss, not refused.
+  return withLeasedScratchRestore(set, { ...options, onGap: 'record' }, 'restore test', async (plan) => {
+    const scratch = await ScratchInstance.create('restore-test', options.scratch);
+    const log = new TestLog();
+    let outcome: Outcome = { restoreDurationMs: 0, recoveryDurationMs: 0 };
+    try {
+      outcome = await runChecks(plan, scratch, log, options, progress);
+    } finally {
+      progress({ phase: 'cleanup', detail: `removing scratch instance ${scratch.id}` });
+      outcome.removed = await scratch.remove().then(
+        () => true,
+        (error: unknown) => {
+          log.warnings.push(`scratch instance ${scratch.id} could not be removed (${(error as Error).message}); the next restore test removes it`);
+          return false;
+        },
+      );
+    }
 
-  const interrupted = options.signal?.aborted === true;
-  const relations = outcome.relations;
-  const record: RestoreTestRecord = {
-    // The id of the event that records it, given when it is recorded.
-    id: '',
-    backupId: plan.backup.record.id,
-    backupStoppedAt: plan.backup.record.stoppedAt,
-    target: options.target,
-    ...(options.from === undefined ? {} : { from: options.from }),
-    startedAt: startedAt.toISOString(),
-    completedAt: new Date().toISOString(),
-    success: !log.failed,
-    errorsFound: log.problems,
-    warnings: [...log.warnings, ...(relations?.warnings ?? [])],
-    failure: log.failure(`backup '${plan.backup.record.id}' at ${describeTarget(options.target)}`),
-    checks: log.finish(interrupted),
-    rowsVerified: relations?.rowsVerified ?? 0,
-    tables: relations?.tables ?? [],
-    heapsChecked: relations?.heapsChecked ?? 0,
-    indexesChecked: relations?.indexesChecked ?? 0,
-    databases: relations?.databases ?? [],
-    restoreDurationMs: outcome.restoreDurationMs,
-    recoveryDurationMs: outcome.recoveryDurationMs,
-    durationMs: Date.now() - startedAt.getTime(),
-    dataLossDetected: outcome.dataLoss === true,
-    recoveredTo: outcome.recovery ? { lsn: outcome.recovery.lsn, lastCommitTime: outcome.recovery.lastCommitTime } : undefined,
-    binaries: { bindir: plan.binaries.bindir, version: plan.binaries.version, source: plan.binaries.source },
-    scratch: { id: scratch.id, directory: scratch.directory, port: scratch.port, postmasterPid: scratch.postmasterPid, removed: outcome.removed === true },
-    leftoversRemoved: leftovers.map((leftover) => ({ ...leftover })),
-    recordedIn: [],
-  };
-  progress({ phase: 'record', detail: 'recording the result in every repository' });
-  return recordEverywhere(set, record);
+    // Stopped by SIGINT/SIGTERM before any check found a problem: it proved nothing either way.
+    const cancelled = options.signal?.aborted === true && !log.failed;
+    const relations = outcome.relations;
+    const record: RestoreTestRecord = {
+      // The id of the event that records it, given when it is recorded.
+      id: '',
+      backupId: plan.backup.record.id,
+      backupStoppedAt: plan.backup.record.stoppedAt,
+      target: options.target,
+      ...(options.from === undefined ? {} : { from: options.from }),
+      startedAt: startedAt.toISOString(),
+      completedAt: new Date().toISOString(),
+      success: !log.failed && options.signal?.aborted !== true,
+      errorsFound: log.problems,
+      warnings: [...log.warnings, ...(relations?.warnings ?? [])],
+      failure: log.failure(`backup '${plan.backup.record.id}' at ${describeTarget(options.target)}`),
+      ...(cancelled ? { cancelled } : {}),
+      checks: log.finish(options.signal?.aborted === true),
+      rowsVerified: relations?.rowsVerified ?? 0,
+      tables: relations?.tables ?? [],
+      heapsChecked: relations?.heapsChecked ?? 0,
+      indexesChecked: relations?.indexesChecked ?? 0,
+      databases: relations?.databases ?? [],
+      restoreDurationMs: outcome.restoreDurationMs,
+      recoveryDurationMs: outcome.recoveryDurationMs,
+      durationMs: Date.now() - startedAt.getTime(),
+      dataLossDetected: outcome.dataLoss === true,
+      recoveredTo: outcome.recovery ? { lsn: outcome.recovery.lsn, lastCommitTime: outcome.recovery.lastCommitTime } : undefined,
+      binaries: { bindir: plan.binaries.bindir, version: plan.binaries.version, source: plan.binaries.source },
+      scratch: { id: scratch.id, directory: scratch.directory, port: scratch.port, postmasterPid: scratch.postmasterPid, removed: outcome.removed === true },
+      leftoversRemoved: leftovers.map((leftover) => ({ ...leftover })),
+      recordedIn: [],
+    };
+    progress({ phase: 'record', detail: 'recording the result in every repository' });
+    return recordEverywhere(set, record);
+  });
 }
 
 interface Outcome {
@@ -112,11 +116,8 @@ interface Outcome {
 /** Steps 3–7. Each records its check; a step whose result the next ones need ends the run when it fails. */
 async function runChecks(plan: ScratchRestorePlan, scratch: ScratchInstance, log: TestLog, options: RestoreTestOptions, progress: NonNullable<RestoreTestOptions['onProgress']>): Promise<Outcome> {
   const outcome: Outcome = { restoreDurationMs: 0, recoveryDurationMs: 0 };
+  // An interrupted check is no finding: it is listed as interrupted, the rest as not run.
   const interrupted = (): boolean => options.signal?.aborted === true;
-  const stopHere = (next: Parameters<TestLog['fail']>[0]): boolean => {
-    if (interrupted()) log.fail(next, 'interrupted before this check (SIGINT/SIGTERM)', 0);
-    return interrupted();
-  };
 
   let clock = Date.now();
   progress({ phase: 'restore', detail: `backup ${plan.backup.record.id}` });
@@ -131,6 +132,10 @@ async function runChecks(plan: ScratchRestorePlan, scratch: ScratchInstance, log
     );
   } catch (error) {
     outcome.restoreDurationMs = Date.now() - clock;
+    if (interrupted()) {
+      log.interrupted('restore', outcome.restoreDurationMs);
+      return outcome;
+    }
     const code = error instanceof DrcError ? error.code : undefined;
     // An object with no authentic copy is the chunk check failing; anything else is the restore's.
     const check = code === 'OBJECT_MISSING' || code === 'OBJECT_CORRUPT' ? 'chunks' : 'restore';
@@ -145,7 +150,7 @@ async function runChecks(plan: ScratchRestorePlan, scratch: ScratchInstance, log
     warnings: report.fallbacks.map((fallback) => `${fallback.object}: unusable in '${fallback.failed}' (${fallback.reason}); read from '${fallback.usedInstead}' — run \`drc verify --repair\``),
   });
 
-  if (stopHere('manifest-checksums')) return outcome;
+  if (interrupted()) return outcome;
   progress({ phase: 'checksums', detail: "comparing restored files with the server's backup_manifest" });
   clock = Date.now();
   try {
@@ -162,7 +167,7 @@ async function runChecks(plan: ScratchRestorePlan, scratch: ScratchInstance, log
     log.fail('manifest-checksums', describeError(error), Date.now() - clock);
   }
 
-  if (stopHere('start')) return outcome;
+  if (interrupted()) return outcome;
   progress({ phase: 'start', detail: `PostgreSQL ${plan.binaries.version} from ${plan.binaries.bindir}` });
   clock = Date.now();
   try {
@@ -180,18 +185,20 @@ async function runChecks(plan: ScratchRestorePlan, scratch: ScratchInstance, log
     outcome.recovery = await inspectRecovery(scratch, { report, target: options.target, backup: plan.backup.record, wal: plan.wal });
   } catch (error) {
     outcome.recoveryDurationMs = Date.now() - clock;
-    log.fail('recovery', interrupted() ? 'interrupted during recovery (SIGINT/SIGTERM)' : describeError(error), outcome.recoveryDurationMs);
+    if (interrupted()) log.interrupted('recovery', outcome.recoveryDurationMs);
+    else log.fail('recovery', describeError(error), outcome.recoveryDurationMs);
     return outcome;
   }
   outcome.dataLoss = outcome.recovery.dataLoss.length > 0;
   log.add('recovery', `recovered to ${outcome.recovery.lsn ?? 'the end of the backup'}${outcome.recovery.lastCommitTime === undefined ? '' : `, last commit ${outcome.recovery.lastCommitTime}`}`, outcome.recoveryDurationMs, { problems: outcome.recovery.dataLoss });
 
-  if (stopHere('amcheck')) return outcome;
+  if (interrupted()) return outcome;
   clock = Date.now();
   try {
     outcome.relations = await checkRelations(scratch, { ...(options.signal ? { signal: options.signal } : {}), onProgress: (detail) => progress({ phase: 'amcheck', detail }) });
   } catch (error) {
-    log.fail('amcheck', interrupted() ? 'interrupted during the checks (SIGINT/SIGTERM)' : describeError(error), Date.now() - clock);
+    if (interrupted()) log.interrupted('amcheck', Date.now() - clock);
+    else log.fail('amcheck', describeError(error), Date.now() - clock);
     return outcome;
   }
   const relations = outcome.relations;
@@ -214,10 +221,15 @@ function describeError(error: unknown): string {
  * reason to lose the result.
  */
 async function recordEverywhere(set: RepositorySet, record: RestoreTestRecord): Promise<RestoreTestRecord> {
-  const summary = record.success
+  const summary = record.cancelled === true
+    ? `restore test of backup ${record.backupId} to ${describeTarget(record.target)} cancelled (SIGINT/SIGTERM) before it finished: it proves nothing either way`
+    : record.success
     ? `restore test of backup ${record.backupId} to ${describeTarget(record.target)} passed: ${String(record.tables.length)} tables, ${String(record.rowsVerified)} rows verified`
     : `restore test of backup ${record.backupId} to ${describeTarget(record.target)} FAILED: ${record.failure?.message ?? 'see errors'}`;
-  const event = newEvent('restore-test', record.success ? 'success' : 'failure', summary, {});
+  // A cancelled test is its own kind of event: whatever reads `restore-test` events (the
+  // failed-test alert, success rates, the timeline) must not take it for a failure, nor
+  // let it hide the verdict of the last test that did run to the end.
+  const event = record.cancelled === true ? newEvent('restore-test-cancelled', 'partial', summary, {}) : newEvent('restore-test', record.success ? 'success' : 'failure', summary, {});
   const stored: RestoreTestRecord = { ...record, id: event.id };
   // Where it was recorded is known only afterwards: the caller gets it, the events do not.
   const details: Record<string, unknown> = { ...stored };

@@ -2,11 +2,13 @@ import type { RecoveryTarget, RestoreReport } from '../../../shared/contract/res
 import { DrcError } from '../../../shared/errors.js';
 import { locateServerBinaries, type ServerBinaries } from '../../postgres/binaries.js';
 import type { ScratchInstance, ScratchLocation } from '../../postgres/scratch-instance.js';
+import { everything, readsOfBackup, whileLeased } from '../../repo/leases.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
 import { listBackups, readServerManifest, type CatalogEntry } from '../backup/catalog.js';
 import { runRestore, type RestoreOptions } from '../restore/restore.js';
-import { selectBackup } from '../restore/select.js';
+import { selectBackup, type SelectOptions } from '../restore/select.js';
 import { WalCatalog } from '../wal/catalog.js';
+import { archivedWalSegmentSize } from '../wal/segment-size.js';
 
 /**
  * What restore tests and partial restores share: pick the backup and the server binaries
@@ -25,6 +27,8 @@ export interface ScratchRecoveryOptions {
   readonly loginRoles?: readonly string[];
   /** Aborting stops after the step under way; the scratch instance is always removed. */
   readonly signal?: AbortSignal;
+  /** What a hole in the WAL before the target does: a restore test records it (as data loss) rather than refuse. */
+  readonly onGap?: SelectOptions['onGap'];
 }
 
 export interface ScratchRestorePlan {
@@ -34,19 +38,32 @@ export interface ScratchRestorePlan {
   /** The archive as it stood when the backup was chosen (the restore reads it again). */
   readonly wal: WalCatalog;
   readonly binaries: ServerBinaries;
+  readonly onGap: NonNullable<SelectOptions['onGap']>;
 }
 
-const defaultSegmentSize = 16 * 1024 * 1024;
-
-export async function planScratchRestore(set: RepositorySet, options: { target: RecoveryTarget; backupId?: string; from?: string; bindir?: string }): Promise<ScratchRestorePlan> {
+export async function planScratchRestore(set: RepositorySet, options: { target: RecoveryTarget; backupId?: string; from?: string; bindir?: string; onGap?: SelectOptions['onGap'] }): Promise<ScratchRestorePlan> {
   const sources = restoreSources(set, options.from);
   const backups = await listBackups(sources.repositories);
-  const wal = await WalCatalog.load(sources.repositories, backups.at(-1)?.record.walSegmentSize ?? defaultSegmentSize);
-  const { backup } = await selectBackup(backups, options.target, wal, options.backupId);
+  const wal = await WalCatalog.load(sources.repositories, await archivedWalSegmentSize(sources.repositories, backups));
+  const { backup } = await selectBackup(backups, options.target, wal, { ...(options.backupId === undefined ? {} : { backupId: options.backupId }), onGap: options.onGap ?? 'refuse' });
   // Only a server of the backup's own major version can recover it.
   const major = Math.floor(backup.record.serverVersionNum / 10000);
   const binaries = await locateServerBinaries(major, options.bindir === undefined ? {} : { explicitBindir: options.bindir });
-  return { backup, sources, wal, binaries };
+  return { backup, sources, wal, binaries, onGap: options.onGap ?? 'refuse' };
+}
+
+/**
+ * Chooses the backup, then runs `work` on it under a read lease, so that `expire` leaves
+ * the backup and its WAL alone until the work is done. The lease covers everything while
+ * the choice is made (a lease taken after it would leave expire a moment to delete the
+ * chosen backup), then only the backup and the WAL from its start.
+ */
+export function withLeasedScratchRestore<T>(set: RepositorySet, options: Parameters<typeof planScratchRestore>[1], operation: string, work: (plan: ScratchRestorePlan) => Promise<T>): Promise<T> {
+  return whileLeased(set.repositories, operation, everything, async (lease) => {
+    const plan = await planScratchRestore(set, options);
+    await lease.narrow(readsOfBackup(plan.backup.record));
+    return work(plan);
+  });
 }
 
 /**
@@ -65,7 +82,7 @@ function restoreSources(set: RepositorySet, from: string | undefined): Repositor
 
 /** A scratch copy is for checking the data: attachments (configuration files, listed directories) are not restored beside it. */
 export function restoreIntoScratch(plan: ScratchRestorePlan, scratch: ScratchInstance, target: RecoveryTarget, onProgress?: RestoreOptions['onProgress'], signal?: AbortSignal): Promise<RestoreReport> {
-  return runRestore(plan.sources, { targetDir: scratch.dataDir, target, backupId: plan.backup.record.id, pause: false, attachments: false, ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) });
+  return runRestore(plan.sources, { targetDir: scratch.dataDir, target, backupId: plan.backup.record.id, onGap: plan.onGap, pause: false, attachments: false, ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) });
 }
 
 /** The server's backup_manifest kept with the backup, from the first source repository whose copy reads. */

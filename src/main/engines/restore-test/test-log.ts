@@ -30,6 +30,11 @@ export class TestLog {
     this.checks.push({ name, status: 'failed', detail: `did not complete: see ${cause}`, durationMs });
   }
 
+  /** A check stopped by SIGINT/SIGTERM while it ran: neither passed nor failed. */
+  interrupted(name: RestoreTestCheckName, durationMs: number): void {
+    this.checks.push({ name, status: 'skipped', detail: 'interrupted (SIGINT/SIGTERM) while it ran', durationMs });
+  }
+
   get failed(): boolean {
     return this.problems.length > 0;
   }

@@ -1,6 +1,8 @@
 import { appendFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RecoveryTarget } from '../../../shared/contract/restore.js';
+import { firstControlCharacter, withoutControlCharacters } from '../../../shared/control-characters.js';
+import { DrcError } from '../../../shared/errors.js';
 
 /**
  * configure: recovery settings that need nothing but the data directory itself. Every
@@ -42,9 +44,24 @@ export async function writeRecoveryConfig(targetDir: string, target: RecoveryTar
   }
   if (target.kind !== 'latest') settings.push(['recovery_target_action', options.pause ? 'pause' : 'promote']);
   if (options.port !== undefined) settings.push(['port', String(options.port)]);
-  const lines = settings.map(([name, value]) => `${name} = '${value.replace(/'/g, "''")}'`);
-  await appendFile(join(targetDir, 'postgresql.auto.conf'), `\n# ${options.comment}\n${lines.join('\n')}\n`, { mode: 0o600 });
+  const lines = settings.map(([name, value]) => `${name} = ${quoteSettingValue(name, value)}`);
+  await appendFile(join(targetDir, 'postgresql.auto.conf'), `\n# ${withoutControlCharacters(options.comment)}\n${lines.join('\n')}\n`, { mode: 0o600 });
   await writeFile(join(targetDir, 'recovery.signal'), '', { mode: 0o600 });
   // tablespace_map would make recovery replace pg_tblspc/<oid> with links to the source's paths.
   if (options.inPlaceTablespaces) await rm(join(targetDir, 'tablespace_map'), { force: true });
+}
+
+/**
+ * A value as PostgreSQL's configuration parser reads it back: single-quoted, with a quote
+ * doubled and a backslash escaped (the parser reads `\` sequences inside quotes). A
+ * control character is refused rather than escaped: a line break in a value is how a
+ * setting of someone else's choosing would be slipped in.
+ */
+export function quoteSettingValue(name: string, value: string): string {
+  if (firstControlCharacter(value) !== undefined) {
+    throw new DrcError('RESTORE_FAILED', `unable to write recovery setting ${name}: its value ${JSON.stringify(value)} holds a control character`, {
+      hints: ['restore point names and targets are printable text; pick the target again'],
+    });
+  }
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 }

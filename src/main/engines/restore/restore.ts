@@ -13,11 +13,12 @@ import { CryptoPool } from '../../repo/crypto-pool.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
 import { listBackups } from '../backup/catalog.js';
 import { WalCatalog } from '../wal/catalog.js';
-import { alignedSlots } from '../direct-io.js';
+import { archivedWalSegmentSize } from '../wal/segment-size.js';
+import { alignedSlots } from '../../storage/direct-io.js';
 import { writeDataFiles } from './files.js';
-import { ObjectSource, orderRepositories } from './object-source.js';
+import { ObjectSource, orderRepositories, uniqueFallbacks } from '../../repo/object-source.js';
 import { writeRecoveryConfig } from './recovery-config.js';
-import { describeTarget, selectBackup } from './select.js';
+import { describeTarget, selectBackup, type SelectOptions } from './select.js';
 import { prepareTargetDirectory, walDirectory } from './target-dir.js';
 import { copyWal } from './wal.js';
 
@@ -30,6 +31,8 @@ export interface RestoreOptions {
   readonly targetDir: string;
   readonly target: RecoveryTarget;
   readonly backupId?: string;
+  /** What a hole in the WAL before the target does (see `SelectOptions`); the report warns of any hole replay stopped at. */
+  readonly onGap?: SelectOptions['onGap'];
   readonly from?: string;
   readonly pause: boolean;
   readonly port?: number;
@@ -63,9 +66,9 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
 
   const repositories = orderRepositories(set.repositories, options.from);
   const backups = await listBackups(repositories);
-  const segmentSize = backups.at(-1)?.record.walSegmentSize ?? 16 * 1024 * 1024;
+  const segmentSize = await archivedWalSegmentSize(repositories, backups);
   const catalog = await WalCatalog.load(repositories, segmentSize);
-  const plan = await selectBackup(backups, options.target, catalog, options.backupId);
+  const plan = await selectBackup(backups, options.target, catalog, { ...(options.backupId === undefined ? {} : { backupId: options.backupId }), onGap: options.onGap ?? 'refuse' });
   const holders = repositories.filter((repository) => plan.backup.repositories.includes(repository.name));
 
   options.signal?.throwIfAborted();
@@ -100,7 +103,7 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
     }
 
     progress({ phase: 'configure', bytesDone: done, bytesTotal: total });
-    await writeRecoveryConfig(options.targetDir, options.target, {
+    await writeRecoveryConfig(options.targetDir, plan.replayToEnd === true ? { kind: 'latest' } : options.target, {
       pause: options.pause,
       ...(options.port === undefined ? {} : { port: options.port }),
       inPlaceTablespaces: plan.backup.record.tablespaces.length > 0,
@@ -131,7 +134,8 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
     backupStopLsn: plan.backup.record.stopLsn,
     backupStoppedAt: plan.backup.record.stoppedAt,
     from: source.preferred,
-    fallbacks: [...manifestSource.fallbacks, ...source.fallbacks],
+    // The set's own log holds the damaged manifest copies the catalog passed over while choosing the backup.
+    fallbacks: uniqueFallbacks([...set.fallbacks, ...manifestSource.fallbacks, ...source.fallbacks]),
     files: written.files,
     bytesWritten: written.bytes,
     walSegments: wal.segments,

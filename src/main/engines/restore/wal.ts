@@ -1,13 +1,13 @@
-import { open, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RecoveryTarget } from '../../../shared/contract/restore.js';
 import { DrcError } from '../../../shared/errors.js';
 import { historyFileName, parseLsn, segmentNumber, segmentStart, type Lsn } from '../../postgres/lsn.js';
 import { walHistoryObject, walSegmentObject } from '../../repo/wal-archive.js';
 import type { WalCatalog } from '../wal/catalog.js';
-import type { ObjectSource } from './object-source.js';
+import type { ObjectSource } from '../../repo/object-source.js';
 import type { RecoveryPlan } from './select.js';
-import { writeFully } from '../../storage/direct-io.js';
+import { replaceFlags, replaceRestoredFile, writeFully } from '../../storage/direct-io.js';
 
 export interface WalCopied {
   segments: number;
@@ -36,7 +36,7 @@ export async function copyWal(plan: RecoveryPlan, target: RecoveryTarget, catalo
 
   for (const timeline of catalog.histories.keys()) {
     if (timeline > record.timeline && timeline <= targetTimeline) {
-      await writeFile(join(walDir, historyFileName(timeline)), await source.read(walHistoryObject(timeline)), { mode: 0o600 });
+      await writeFile(join(walDir, historyFileName(timeline)), await source.read(walHistoryObject(timeline)), { mode: 0o600, flag: replaceFlags });
     }
   }
 
@@ -86,9 +86,10 @@ export async function copyWal(plan: RecoveryPlan, target: RecoveryTarget, catalo
       }
     }
   }
-  if (gap && !reachedBound && target.kind !== 'latest' && target.kind !== 'immediate') {
+  // A hole found only now (listed, but no copy gives the segment back) fails a restore that was promised the target.
+  if (gap && !reachedBound && target.kind !== 'immediate' && !(target.kind === 'latest' && plan.acceptsGap)) {
     throw new DrcError('WAL_MISSING', `unable to restore to the requested target: ${copied.warnings.join('; ')}`, {
-      hints: ['restore to an earlier target, or copy the missing segment into a repository (`drc sync`) if another copy exists', 'run `drc wal status` to see the archive per repository'],
+      hints: ['restore to an earlier target (with --latest: accept the loss with --accept-gap), or copy the missing segment into a repository (`drc sync`) if another copy exists', 'run `drc wal status` to see the archive per repository'],
     });
   }
   return copied;
@@ -132,7 +133,7 @@ function gapWarning(timeline: number, expected: bigint, next: string): string {
 
 /** Full segments are written as they are; a partial one is padded with zeros to segment size. */
 async function writeSegment(path: string, content: Buffer, segmentSize: number): Promise<void> {
-  const handle = await open(path, 'w', 0o600);
+  const handle = await replaceRestoredFile(path, 0o600);
   try {
     await writeFully(handle, content, 0, content.length, 0);
     if (content.length < segmentSize) await handle.truncate(segmentSize);

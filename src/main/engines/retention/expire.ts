@@ -3,6 +3,7 @@ import type { BackupDecision, ExpireReport, RepositoryExpiry } from '../../../sh
 import { DrcError, type ErrorData } from '../../../shared/errors.js';
 import { forEachConcurrent } from '../../parallel.js';
 import { newEvent } from '../../repo/events.js';
+import { activeLeases, describeLease, leaseOnBackup, leaseOnWal, type LeaseRecord } from '../../repo/leases.js';
 import { describeHolder, readLock, type RepositoryLock } from '../../repo/locks.js';
 import { backupIdOf, manifestObjectName, referencedChunks } from '../../repo/manifest.js';
 import { chunkIdOf, chunkObjectName, objectPrefixes } from '../../repo/objects.js';
@@ -33,11 +34,14 @@ const manifestReads = 8;
  *               or not, without writing it again) and the write lock (sync and repair
  *               write manifests and chunks). A repository another operation holds is
  *               skipped and reported, never waited for.
- *  2. plan    — list manifests, WAL and chunks; `planExpiry` decides.
+ *  2. plan    — list manifests, WAL and chunks; `planExpiry` decides. Then leases:
+ *               a backup or WAL a restore, restore test or sync is reading stays, with
+ *               the reader named in the report; the next run removes it.
  *  3. delete  — manifests first: a manifest is a backup's commit point, so a crash after
  *               this leaves only WAL and chunks nothing needs, which the next run removes;
  *               then WAL before what the oldest kept backup needs; then unreferenced
- *               chunks past the grace period.
+ *               chunks past the grace period. Leases are read again before the WAL
+ *               goes, so a reader that started after the plan keeps its WAL too.
  *  4. record  — one `expire` event in the repository listing what went, even when a
  *               deletion failed part-way.
  *
@@ -67,8 +71,9 @@ interface Removed {
 async function expireRepository(repository: Repository, options: ExpiryOptions, now: Date): Promise<RepositoryExpiry> {
   if (options.dryRun) {
     try {
-      const plan = await planRepository(repository, options.policy, now);
-      return describe(repository.name, 'planned', plan, { backups: plan.remove, wal: plan.walRemove, chunks: plan.chunksRemove }, await currentHolders(repository));
+      const leases = await activeLeases(repository.target);
+      const plan = honourLeases(await planRepository(repository, options.policy, now), leases);
+      return describe(repository.name, 'planned', plan, { backups: plan.remove, wal: plan.walRemove, chunks: plan.chunksRemove }, await currentHolders(repository), leases);
     } catch (error) {
       return failed(repository.name, error, []);
     }
@@ -83,26 +88,35 @@ async function expireRepository(repository: Repository, options: ExpiryOptions, 
   }
   const removed: Removed = { backups: [], wal: [], chunks: [] };
   let plan: ExpiryPlan | undefined;
+  let leases: LeaseRecord[] = [];
   let failure: unknown;
   try {
-    plan = await planRepository(repository, options.policy, now);
-    await deleteObjects(repository, locks, plan.remove, (verdict) => manifestObjectName(verdict.backup.record.id), removed.backups);
+    const planned = await planRepository(repository, options.policy, now);
+    leases = await activeLeases(repository.target);
+    const honoured = honourLeases(planned, leases);
+    plan = honoured;
+    await deleteObjects(repository, locks, honoured.remove, (verdict) => manifestObjectName(verdict.backup.record.id), removed.backups);
+    // A reader that took its lease since the plan (a restore starting now) reads a backup
+    // that stays, and the WAL after it: look again before deleting WAL.
+    const latest = await activeLeases(repository.target);
+    leases = [...leases, ...latest.filter((lease) => !leases.some((known) => known.token === lease.token))];
+    const walRemove = honoured.walRemove.filter((object) => !leaseOnWal(latest, object));
     // The index first: it must never name a segment that is gone.
-    await forgetInWalIndex(repository, plan.walRemove);
-    await deleteObjects(repository, locks, plan.walRemove, (object) => object.name, removed.wal);
-    await deleteObjects(repository, locks, plan.chunksRemove, (chunk) => chunkObjectName(chunk.id), removed.chunks);
+    await forgetInWalIndex(repository, walRemove);
+    await deleteObjects(repository, locks, walRemove, (object) => object.name, removed.wal);
+    await deleteObjects(repository, locks, honoured.chunksRemove, (chunk) => chunkObjectName(chunk.id), removed.chunks);
   } catch (error) {
     failure = error;
   }
   try {
-    if (plan) await recordExpiry(repository, options.policy, plan, removed, failure, now);
+    if (plan) await recordExpiry(repository, options.policy, plan, removed, failure, now, leases);
   } catch (error) {
     failure ??= error;
   } finally {
     await releaseAll(locks);
   }
   if (!plan) return failed(repository.name, failure, []);
-  const result = describe(repository.name, failure === undefined ? 'expired' : 'failed', plan, removed, []);
+  const result = describe(repository.name, failure === undefined ? 'expired' : 'failed', plan, removed, [], leases);
   return failure === undefined ? result : { ...result, error: errorData(failure) };
 }
 
@@ -158,7 +172,7 @@ async function deleteObjects<T>(repository: Repository, locks: readonly Reposito
   }
 }
 
-async function recordExpiry(repository: Repository, policy: RetentionConfig, plan: ExpiryPlan, removed: Removed, failure: unknown, now: Date): Promise<void> {
+async function recordExpiry(repository: Repository, policy: RetentionConfig, plan: ExpiryPlan, removed: Removed, failure: unknown, now: Date, leases: readonly LeaseRecord[]): Promise<void> {
   const bytes = removedBytes(removed);
   const anything = removed.backups.length + removed.wal.length + removed.chunks.length > 0;
   const outcome = failure === undefined ? 'success' : anything ? 'partial' : 'failure';
@@ -177,13 +191,14 @@ async function recordExpiry(repository: Repository, policy: RetentionConfig, pla
         bytes,
         kept: plan.keep.length,
         walKeptFrom: plan.walKeptFrom,
+        ...(leases.length === 0 ? {} : { leases: leases.map(describeLease) }),
       },
       now,
     ),
   );
 }
 
-function describe(repository: string, status: RepositoryExpiry['status'], plan: ExpiryPlan, removed: Removed, heldBy: string[]): RepositoryExpiry {
+function describe(repository: string, status: RepositoryExpiry['status'], plan: ExpiryPlan, removed: Removed, heldBy: string[], leases: readonly LeaseRecord[]): RepositoryExpiry {
   return {
     repository,
     status,
@@ -199,6 +214,39 @@ function describe(repository: string, status: RepositoryExpiry['status'], plan: 
     chunks: { removed: removed.chunks.length, bytes: sum(removed.chunks), inGracePeriod: plan.chunksInGracePeriod, referenced: plan.chunksReferenced },
     bytesRemoved: removedBytes(removed),
     heldBy,
+    ...(leases.length === 0 ? {} : { leases: leases.map(describeLease) }),
+  };
+}
+
+/**
+ * The plan, less what a lease covers: a leased backup moves to the kept ones with its
+ * reader as the reason, its chunks stay, and so does leased WAL.
+ */
+function honourLeases(plan: ExpiryPlan, leases: readonly LeaseRecord[]): ExpiryPlan {
+  if (leases.length === 0) return plan;
+  const leased: BackupVerdict[] = [];
+  const remove: BackupVerdict[] = [];
+  for (const verdict of plan.remove) {
+    const lease = leaseOnBackup(leases, verdict.backup.record.id);
+    if (lease) leased.push({ backup: verdict.backup, reason: `leased: ${describeLease(lease)}` });
+    else remove.push(verdict);
+  }
+  const leasedChunks = new Set(leased.flatMap((verdict) => [...verdict.backup.chunks]));
+  const chunksRemove = plan.chunksRemove.filter((chunk) => !leasedChunks.has(chunk.id));
+  const walRemove: WalObject[] = [];
+  const walKeptFrom = new Map(plan.walKeptFrom.map((from) => [from.timeline, from.segment]));
+  for (const object of plan.walRemove) {
+    if (!leaseOnWal(leases, object)) walRemove.push(object);
+    else if (object.kind !== 'history' && object.file < (walKeptFrom.get(object.timeline) ?? '~')) walKeptFrom.set(object.timeline, object.file);
+  }
+  return {
+    ...plan,
+    keep: [...plan.keep, ...leased].sort((a, b) => a.backup.record.stoppedAt.localeCompare(b.backup.record.stoppedAt) || a.backup.record.id.localeCompare(b.backup.record.id)),
+    remove,
+    walRemove,
+    walKeptFrom: [...walKeptFrom].sort(([a], [b]) => a - b).map(([timeline, segment]) => ({ timeline, segment })),
+    chunksRemove,
+    chunksReferenced: plan.chunksReferenced + (plan.chunksRemove.length - chunksRemove.length),
   };
 }
 

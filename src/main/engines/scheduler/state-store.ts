@@ -4,6 +4,7 @@ import type { DrcConfig } from '../../../shared/config.js';
 import { schedulerStateSchema, type SchedulerState } from './state.js';
 import { DrcError } from '../../../shared/errors.js';
 import { defaultConfigPath } from '../../config.js';
+import { processAlive } from '../../processes.js';
 import { readLock, RepositoryLock, type LockRecord } from '../../repo/locks.js';
 import { LocalTarget } from '../../storage/local.js';
 
@@ -71,21 +72,12 @@ export class SchedulerStateStore {
   async holder(now: Date = new Date()): Promise<LockRecord | undefined> {
     const lock = await readLock(this.directory, this.lockName);
     if (!lock || Date.parse(lock.expiresAt) <= now.getTime()) return undefined;
-    return lock.host !== hostname() || processExists(lock.pid) ? lock : undefined;
+    return lock.host !== hostname() || processAlive(lock.pid) ? lock : undefined;
   }
 
   private unreadable(why: string): DrcError {
     return new DrcError('CONFIG_INVALID', `unable to read the scheduler state '${this.path}': ${why}`, {
       hints: ['the file is written by the scheduler only; move it away to start afresh (jobs then run at their next slot, nothing missed is caught up)'],
     });
-  }
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }

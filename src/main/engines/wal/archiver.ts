@@ -3,12 +3,12 @@ import { withSql } from '../../postgres/cluster.js';
 import { formatLsn, segmentNumber, segmentStart, type Lsn } from '../../postgres/lsn.js';
 import { ReplicationConnection } from '../../postgres/replication/connection.js';
 import type { ReplicationConnectionOptions } from '../../postgres/replication/types.js';
-import { WalReader } from '../../postgres/wal/records.js';
+import { WalReader, type ContinuedRecord } from '../../postgres/wal/reader.js';
 import type { Repository } from '../../repo/repository.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
 import { walHistoryObject, walSegmentObject, writeWalSummary, type WalSummary } from '../../repo/wal-archive.js';
 import { segmentFileName } from '../../postgres/lsn.js';
-import { SegmentSummaryBuilder } from './segment-summary.js';
+import { continuedRecordBefore, SegmentSummaryBuilder } from './segment-summary.js';
 import { recordInWalIndex } from './wal-index.js';
 
 export interface ArchiverStatus {
@@ -70,7 +70,9 @@ export async function streamWal(set: RepositorySet, options: ArchiverOptions): P
     options.onStatus?.(status);
 
     while (!options.signal.aborted) {
-      const segment = new OpenSegment(timeline, start, segmentSize);
+      // The record the segment before this one left unfinished, stored by an earlier run or by `wal push`.
+      const continuing = await continuedRecordBefore(set.repositories, timeline, segmentNumber(start, segmentSize), segmentSize);
+      const segment = new OpenSegment(timeline, start, segmentSize, continuing);
       let partialUpload: Promise<void> = Promise.resolve();
       let partialFailure: Error | undefined;
       const stream = connection.startReplication(options.slot, start, timeline, {
@@ -164,7 +166,11 @@ interface SegmentContent {
   readonly summary: WalSummary;
 }
 
-/** The segment being received: bytes, and what the WAL reader found in them so far. */
+/**
+ * The segment being received: bytes, and what the WAL reader found in them so far. One
+ * reader runs across segments, so a record is reported by the piece of WAL that ends it
+ * and lands in the summary of the segment where it ends, as `wal push` puts it.
+ */
 class OpenSegment {
   private buffer: Buffer;
   private fill = 0;
@@ -176,11 +182,12 @@ class OpenSegment {
     private readonly timeline: number,
     start: Lsn,
     private readonly segmentSize: number,
+    continuing: ContinuedRecord | undefined,
   ) {
     this.segment = segmentNumber(start, segmentSize);
     this.buffer = Buffer.alloc(segmentSize);
     this.summary = new SegmentSummaryBuilder(timeline, this.segment, segmentSize, start);
-    this.reader = new WalReader({ segmentSize, startLsn: start });
+    this.reader = new WalReader({ segmentSize, startLsn: start, ...(continuing === undefined ? {} : { continuing }) });
   }
 
   get position(): Lsn {
@@ -222,7 +229,9 @@ class OpenSegment {
     const name = segmentFileName(this.timeline, this.segment, this.segmentSize);
     const end = segmentStart(this.segment, this.segmentSize) + BigInt(data.length);
     const validEnd = this.reader.lastValidRecordEnd < end ? this.reader.lastValidRecordEnd : end;
-    return { timeline: this.timeline, segment: this.segment, name, data, endLsn: end, summary: this.summary.build(data.length, partial, validEnd) };
+    // A complete segment's content is taken with the reader standing at its end: what runs on into the next one is handed over there.
+    const continued = partial ? undefined : this.reader.continuedRecord();
+    return { timeline: this.timeline, segment: this.segment, name, data, endLsn: end, summary: this.summary.build(data.length, partial, validEnd, continued) };
   }
 }
 

@@ -1,5 +1,6 @@
 import { DrcError } from '../../../shared/errors.js';
 import { parseLsn, parseSegmentFileName, segmentFileName, type Lsn } from '../../postgres/lsn.js';
+import { describeFallback, readFromFirstSound, type Fallback } from '../../repo/object-source.js';
 import type { Repository } from '../../repo/repository.js';
 import { readWalSummary, walHistoryObject, type WalObject, type WalSummary } from '../../repo/wal-archive.js';
 import { listWalHoldings, type IndexedRestorePoint, type IndexedWal } from './wal-index.js';
@@ -49,7 +50,12 @@ export class WalCatalog {
     const namesByRepository = new Map<string, Set<string>>();
     const storedBytes = new Map<string, number>();
     const indexes = new Map<string, IndexedWal>();
-    const historyFiles = new Map<number, Repository>();
+    const historyFiles = new Map<number, Repository[]>();
+    const holdHistory = (timeline: number, repository: Repository): void => {
+      const holders = historyFiles.get(timeline) ?? [];
+      if (!holders.includes(repository)) holders.push(repository);
+      historyFiles.set(timeline, holders);
+    };
     const warnings: string[] = [];
     const hold = (repository: string, timeline: number, file: string, complete: boolean): void => {
       const segments = timelines.get(timeline) ?? new Map<string, SegmentHoldings>();
@@ -77,19 +83,22 @@ export class WalCatalog {
             bytes += segment.storedBytes;
           }
         }
-        for (const timeline of index.histories) historyFiles.set(timeline, repository);
+        for (const timeline of index.histories) holdHistory(timeline, repository);
       }
       storedBytes.set(repository.name, bytes);
       for (const object of objects) {
-        if (object.kind === 'history') historyFiles.set(object.timeline, repository);
+        if (object.kind === 'history') holdHistory(object.timeline, repository);
         // A segment the index names may show up again in the tail (a writer that stored it twice): hold it once.
         else if ((object.kind === 'segment' || object.kind === 'partial') && !index?.segments.get(object.timeline)?.has(object.file)) hold(repository.name, object.timeline, object.file, object.kind === 'segment');
       }
     }
     const histories = new Map<number, TimelineSwitch[]>();
-    for (const [timeline, repository] of historyFiles) {
-      histories.set(timeline, parseHistory((await repository.readObject(walHistoryObject(timeline))).toString('utf8')));
+    // A history file damaged in one repository is read from another that holds it.
+    const fallbacks: Fallback[] = [];
+    for (const [timeline, holders] of historyFiles) {
+      histories.set(timeline, parseHistory((await readFromFirstSound(walHistoryObject(timeline), holders, (repository) => repository.readObject(walHistoryObject(timeline)), fallbacks)).toString('utf8')));
     }
+    warnings.push(...fallbacks.map(describeFallback));
     return new WalCatalog(repositories, segmentSize, timelines, histories, namesByRepository, storedBytes, indexes, warnings);
   }
 
@@ -161,20 +170,30 @@ export class WalCatalog {
     const indexed = partial ? undefined : this.indexedSummary(timeline, holding.file);
     if (indexed) return indexed;
     const holders = partial ? holding.partial : holding.complete;
-    for (const name of holders) {
+    const summaryName = `${walObjectPrefix(timeline)}${holding.file}${partial ? '.partial' : ''}.summary`;
+    const candidates = holders.flatMap((name) => {
       const repository = this.repositories.find((candidate) => candidate.name === name);
-      const summaryName = `${walObjectPrefix(timeline)}${holding.file}${partial ? '.partial' : ''}.summary`;
-      const present = this.namesByRepository.get(name)?.has(summaryName) === true;
-      if (!repository || !present) continue;
-      try {
-        const summary = await readWalSummary(repository, summaryName);
-        this.summaries.set(key, summary);
-        return summary;
-      } catch (error) {
-        if (!(error instanceof DrcError)) throw error;
-      }
+      return repository && this.namesByRepository.get(name)?.has(summaryName) === true ? [repository] : [];
+    });
+    if (candidates.length === 0) return undefined;
+    const fallbacks: Fallback[] = [];
+    try {
+      const summary = await readFromFirstSound(summaryName, candidates, (repository) => readWalSummary(repository, summaryName), fallbacks);
+      this.summaries.set(key, summary);
+      return summary;
+    } catch (error) {
+      // No copy of the summary is sound: the segment is still there, only its summary is unknown.
+      if (!(error instanceof DrcError)) throw error;
+      this.warn(`${summaryName}: no repository holds a sound copy of this WAL summary (run \`drc verify --repair\`): ${(error.code === 'OBJECT_MISSING' ? error.hints.slice(0, -1) : [error.message]).join('; ')}`);
+      return undefined;
+    } finally {
+      for (const fallback of fallbacks) this.warn(describeFallback(fallback));
     }
-    return undefined;
+  }
+
+  /** Adds a warning once: a damaged summary may be asked for many times. */
+  private warn(warning: string): void {
+    if (!this.warnings.includes(warning)) this.warnings.push(warning);
   }
 
   /** A segment the listing or index named but no repository could give back: from now on it counts as missing. */

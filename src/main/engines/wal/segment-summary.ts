@@ -1,6 +1,10 @@
 import { formatLsn, segmentFileName, type Lsn } from '../../postgres/lsn.js';
-import type { WalEvent } from '../../postgres/wal/records.js';
-import type { WalSummary } from '../../repo/wal-archive.js';
+import type { WalEvent } from '../../postgres/wal/events.js';
+import type { ContinuedRecord } from '../../postgres/wal/reader.js';
+import { readFromFirstSound } from '../../repo/object-source.js';
+import type { Repository } from '../../repo/repository.js';
+import { readWalSummary, walSummaryObject, type WalSummary } from '../../repo/wal-archive.js';
+import { DrcError } from '../../../shared/errors.js';
 
 /**
  * Accumulates what the WAL reader found in one segment, for its summary object: commit
@@ -35,8 +39,11 @@ export class SegmentSummaryBuilder {
     }
   }
 
-  /** `validEnd`: where the reader's last complete, valid record in this segment ends. */
-  build(bytes: number, partial: boolean, validEnd: Lsn): WalSummary {
+  /**
+   * `validEnd`: where the reader's last complete, valid record in this segment ends.
+   * `continuedRecord`: the record with an event that the next segment completes (complete segments only).
+   */
+  build(bytes: number, partial: boolean, validEnd: Lsn, continuedRecord?: ContinuedRecord): WalSummary {
     if (validEnd > this.endLsn) this.endLsn = validEnd;
     return {
       timeline: this.timeline,
@@ -48,6 +55,30 @@ export class SegmentSummaryBuilder {
       ...(this.lastCommit ? { lastCommitTime: this.lastCommit.toISOString() } : {}),
       commits: this.commits,
       restorePoints: [...this.restorePoints],
+      ...(continuedRecord === undefined || partial ? {} : { continuedRecord }),
     };
+  }
+}
+
+/**
+ * The record the segment before `segment` left for it to complete, from that segment's
+ * summary in whichever repository holds a sound one.
+ *
+ * Why from the summary: `wal push` runs once per segment, often in a new process, and the
+ * previous segment may have gone to other repositories (one added or unplugged since) or
+ * been recycled out of pg_wal already; its summary is small, stored beside it everywhere
+ * it went, and holds exactly the bytes needed. Undefined when no repository has that
+ * summary (the archive starts here, or has a hole): the segment is then read on its own
+ * and a record straddling into it is left out, as recovery could not replay it either.
+ */
+export async function continuedRecordBefore(repositories: readonly Repository[], timeline: number, segment: bigint, segmentSize: number): Promise<ContinuedRecord | undefined> {
+  if (segment === 0n) return undefined;
+  const name = walSummaryObject(timeline, segmentFileName(timeline, segment - 1n, segmentSize));
+  try {
+    return (await readFromFirstSound(name, repositories, (repository) => readWalSummary(repository, name), [])).continuedRecord;
+  } catch (error) {
+    // A missing or unreadable neighbour must never fail the archiving of this segment.
+    if (error instanceof DrcError) return undefined;
+    throw error;
   }
 }

@@ -23,6 +23,7 @@ import {
   type WalIndexCatalog,
   type WalIndexObject,
 } from '../../repo/wal-index.js';
+import { INITDB_DEFAULT_WAL_SEGMENT_SIZE } from '../../postgres/wal/segment-size.js';
 
 /**
  * Keeping the WAL index (see `repo/wal-index.ts`) true to the archive, and reading it.
@@ -38,7 +39,6 @@ const indexLock = 'wal-index';
 /** Deltas a writer leaves before it compacts: bounds what a reader fetches besides pages. */
 const compactAfterDeltas = 64;
 const readsInFlight = 16;
-const defaultSegmentSize = 16 * 1024 * 1024;
 /** How long expire, repair and the migration wait for a compaction in progress. */
 const lockWaitMs = 30_000;
 
@@ -274,7 +274,7 @@ async function buildWalIndex(repository: Repository, segmentSize: number | undef
   const previous = (await repository.target.list(walIndexPrefix)).map((object) => object.name);
   const objects = await listWalObjects(repository);
   const described = await describeSegments(repository, objects, objects.filter((object) => object.kind === 'segment'));
-  const size = segmentSize ?? described.find((segment) => segment.summary !== null)?.summary?.bytes ?? defaultSegmentSize;
+  const size = segmentSize ?? described.find((segment) => segment.summary !== null)?.summary?.bytes ?? INITDB_DEFAULT_WAL_SEGMENT_SIZE;
   const segments: RecordsByTimeline = new Map();
   for (const segment of described) {
     const onTimeline = segments.get(segment.timeline) ?? new Map<string, SegmentRecord>();

@@ -9,7 +9,7 @@ import type { RepositoryWalStatus } from '../../engines/wal/status.js';
 import { backup, createRestorePoint, inventory, type Inventory } from '../../services/backup.js';
 import { restore } from '../../services/restore.js';
 import { getWal, pushWal, streamWalForever, walArchiveStatus } from '../../services/wal.js';
-import { contextFor, formatBytes, formatDuration, optional, recoveryTarget, recoveryTargetOptions, required, type Command } from './command.js';
+import { contextFor, formatBytes, formatDuration, optional, progressAmount, recoveryTarget, recoveryTargetOptions, required, type Command } from './command.js';
 import { restoreTablesOptions, runRestoreTables } from './verification-commands.js';
 
 /** The cluster's protection: `backup`, `wal …`, `restore-point`, `restore`, `list`. */
@@ -19,17 +19,19 @@ export const clusterCommands: Record<string, Command> = {
     summary: 'stream a physical backup into every repository at once',
     options: { type: { type: 'string' }, reason: { type: 'string' }, operator: { type: 'string' } },
     positionals: 0,
-    run: async ({ values, progress }) => {
+    run: async ({ values, io, progress }) => {
       const type = backupTypeSchema.safeParse(values.type ?? 'full');
       if (!type.success) throw new DrcError('USAGE', `unable to use --type '${String(values.type)}'`, { hints: ['--type is one of full, incremental, archive, manual'] });
+      const amount = progressAmount();
       const record = await backup(await contextFor(values), {
         type: type.data,
         reason: typeof values.reason === 'string' ? values.reason : '',
         ...optional('operator', values.operator),
+        // Ctrl-C and SIGTERM stop the backup: no manifest, so no backup; the lock released.
+        ...(io.signal ? { signal: io.signal } : {}),
         onProgress: (value) => {
-          const eta = value.etaSeconds === undefined ? '' : `, ${formatDuration(value.etaSeconds * 1000)} left`;
-          const total = value.bytesTotal > 0 ? ` of ${formatBytes(value.bytesTotal)}` : '';
-          progress.show(`backup ${value.phase}: ${formatBytes(value.bytesDone)}${total} at ${formatBytes(value.bytesPerSecond)}/s${eta}`);
+          const eta = value.etaSeconds === undefined || value.bytesDone > value.bytesTotal ? '' : `, ${formatDuration(value.etaSeconds * 1000)} left`;
+          progress.show(`backup ${value.phase}: ${amount(value.bytesDone, value.bytesTotal)} at ${formatBytes(value.bytesPerSecond)}/s${eta}`);
         },
       });
       return { json: record, text: formatBackup(record), exitCode: record.missingCopies.length > 0 ? 1 : 0 };
@@ -105,7 +107,7 @@ export const clusterCommands: Record<string, Command> = {
     },
   },
   restore: {
-    usage: 'drc restore --target-dir DIR (--time ISO8601 | --lsn LSN | --name RESTORE_POINT | --xid XID | --immediate | --latest) [--backup ID] [--from REPO] [--pause] [--port N]\n  drc restore --tables SCHEMA.TABLE[,…] --into CONNINFO [--schema NEW_SCHEMA] [--database NAME] (--time … | --latest | …) [--backup ID] [--from REPO]',
+    usage: 'drc restore --target-dir DIR (--time ISO8601 | --lsn LSN | --name RESTORE_POINT | --xid XID | --immediate | --latest) [--backup ID] [--from REPO] [--pause] [--port N] [--accept-gap]\n  drc restore --tables SCHEMA.TABLE[,…] --into CONNINFO [--schema NEW_SCHEMA] [--database NAME] (--time … | --latest | …) [--backup ID] [--from REPO]',
     summary: 'restore a backup and the WAL to reach the target; a plain pg_ctl start recovers and promotes',
     options: {
       'target-dir': { type: 'string' },
@@ -114,23 +116,28 @@ export const clusterCommands: Record<string, Command> = {
       from: { type: 'string' },
       pause: { type: 'boolean', default: false },
       port: { type: 'string' },
+      'accept-gap': { type: 'boolean', default: false },
       ...restoreTablesOptions,
     },
     positionals: 0,
     run: async (invocation) => {
       // `--tables` restores some tables into a live database instead of a whole directory.
       if (invocation.values.tables !== undefined) return runRestoreTables(invocation);
-      const { values, progress } = invocation;
+      const { values, io, progress } = invocation;
       const targetDir = resolve(required(values['target-dir'], '--target-dir', 'drc restore --target-dir /srv/restore --latest'));
+      const amount = progressAmount();
       const report = await restore(await contextFor(values), {
         targetDir,
-        target: recoveryTarget(values),
+        target: recoveryTarget(values, io),
         ...optional('backupId', values.backup),
         ...optional('from', values.from),
         pause: values.pause === true,
+        // Ctrl-C and SIGTERM stop the restore and remove what it wrote.
+        ...(io.signal ? { signal: io.signal } : {}),
+        onGap: values['accept-gap'] === true ? 'accept' : 'refuse',
         ...(typeof values.port === 'string' ? { port: portNumber(values.port) } : {}),
         onProgress: (value) => {
-          progress.show(`restore ${value.phase}: ${formatBytes(value.bytesDone)}${value.bytesTotal > 0 ? ` of ${formatBytes(value.bytesTotal)}` : ''}`);
+          progress.show(`restore ${value.phase}: ${amount(value.bytesDone, value.bytesTotal)}`);
         },
       });
       return { json: report, text: formatRestore(report), exitCode: 0 };
@@ -192,7 +199,8 @@ function formatRestore(report: RestoreReport): string {
     `  ${String(report.files)} files, ${formatBytes(report.bytesWritten)} from '${report.from}' in ${formatDuration(report.durationMs)}`,
     `  WAL: ${String(report.walSegments)} segment(s)${report.walFirst ? ` ${report.walFirst} … ${report.walLast ?? ''}` : ''}${report.usedPartialSegment ? ' (the last one from the partial upload)' : ''}, target timeline ${String(report.targetTimeline)}`,
     ...(report.newestCommitTime ? [`  newest commit in the restored WAL: ${report.newestCommitTime}`] : []),
-    ...report.fallbacks.map((fallback) => `  FALLBACK ${fallback.object}: '${fallback.failed}' failed (${fallback.reason}); used '${fallback.usedInstead}'`),
+    // The same object can fall back more than once in a restore (read, then read again to verify): one line each.
+    ...new Set(report.fallbacks.map((fallback) => `  FALLBACK ${fallback.object}: '${fallback.failed}' failed (${fallback.reason}); used '${fallback.usedInstead}'`)),
     ...report.warnings.map((warning) => `  WARNING ${warning}`),
     `next: pg_ctl start -D ${report.targetDir}  (recovery ${report.pause ? 'pauses at the target for inspection' : 'replays to the target and promotes'})`,
   ].join('\n');
@@ -210,5 +218,6 @@ function formatInventory(result: Inventory): string {
   lines.push('recovery window per repository:');
   for (const status of result.wal) lines.push(`  ${status.repository}: ${status.recoveryWindow ? `${status.recoveryWindow.earliest} → ${status.recoveryWindow.latest}` : 'no backup'}${status.gaps.length > 0 ? ` (WAL gap at ${status.gaps[0]?.missing ?? ''})` : ''}`);
   for (const entry of result.unreachable) lines.push(`  ${entry.repository}: UNREACHABLE — ${entry.message}`);
+  for (const warning of result.warnings) lines.push(`WARNING ${warning}`);
   return lines.join('\n');
 }

@@ -1,6 +1,7 @@
 import type { ParseArgsConfig } from 'node:util';
 import type { RecoveryTarget } from '../../../shared/contract/restore.js';
 import { DrcError } from '../../../shared/errors.js';
+import { describeLocalTime, parseTime } from '../../../shared/time.js';
 import { parseLsn } from '../../postgres/lsn.js';
 import type { SecretInputStream } from '../../secrets/prompt.js';
 import type { Keychain } from '../../secrets/keychain.js';
@@ -76,6 +77,24 @@ export function formatBytes(bytes: number): string {
 }
 
 
+/**
+ * "done of total" for a live progress line. The total is an estimate made at the start
+ * (the server's size of the cluster, which grows while a backup runs), so the count can
+ * pass it: the total shown is then raised to the count and reads "of at least", and never
+ * shows less than the count ("105.7 of 89.6 MiB" was seen). A total that grows between
+ * updates reads "of at least" from then on.
+ */
+export function progressAmount(): (done: number, total: number) => string {
+  let shownTotal = 0;
+  let estimateShort = false;
+  return (done, total) => {
+    if (total <= 0) return formatBytes(done);
+    if ((shownTotal > 0 && total > shownTotal) || done > total) estimateShort = true;
+    shownTotal = Math.max(shownTotal, total, done);
+    return `${formatBytes(done)} ${estimateShort ? 'of at least' : 'of'} ${formatBytes(shownTotal)}`;
+  };
+}
+
 export function formatDuration(milliseconds: number): string {
   const seconds = milliseconds / 1000;
   if (seconds < 60) return `${seconds.toFixed(1)} s`;
@@ -93,16 +112,21 @@ export const recoveryTargetOptions = {
   latest: { type: 'boolean', default: false },
 } as const;
 
-/** A `--time` value as ISO 8601 UTC; anything Date cannot read is a usage error. */
-export function isoTime(text: string): string {
-  if (Number.isNaN(Date.parse(text))) throw new DrcError('USAGE', `unable to read --time '${text}'`, { hints: ['use ISO 8601 with a zone, e.g. 2026-06-14T09:30:00Z or 2026-06-14 11:30:00+02'] });
-  return new Date(text).toISOString();
+/**
+ * A time the DBA typed, as ISO 8601 UTC, read strictly (see shared/time.ts). A time
+ * without an offset is local time: the command says so on stderr, where it does not
+ * disturb a --json document, so the DBA sees which instant was meant.
+ */
+export function cliTime(text: string, option: string, io: Pick<CliIo, 'stderr'>): string {
+  const parsed = parseTime(text, option);
+  if (parsed.local) io.stderr.write(`note: ${describeLocalTime(option, text, parsed)}\n`);
+  return parsed.iso;
 }
 
 /** Exactly one target: a restore without one would silently mean "latest". */
-export function recoveryTarget(values: Invocation['values']): RecoveryTarget {
+export function recoveryTarget(values: Invocation['values'], io: Pick<CliIo, 'stderr'>): RecoveryTarget {
   const given: RecoveryTarget[] = [];
-  if (typeof values.time === 'string') given.push({ kind: 'time', time: isoTime(values.time) });
+  if (typeof values.time === 'string') given.push({ kind: 'time', time: cliTime(values.time, '--time', io) });
   if (typeof values.lsn === 'string') {
     parseLsn(values.lsn);
     given.push({ kind: 'lsn', lsn: values.lsn });

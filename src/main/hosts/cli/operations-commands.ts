@@ -5,7 +5,7 @@ import { runDaemon, type DaemonReport } from '../../services/daemon.js';
 import { daemonJobs } from '../../services/daemon-jobs.js';
 import { listEvents, parseSince, type EventHistory } from '../../services/events.js';
 import { healthReport } from '../../services/status.js';
-import { contextFor, formatBytes, formatDuration, optional, type Command } from './command.js';
+import { cliTime, contextFor, formatBytes, formatDuration, optional, type Command } from './command.js';
 
 /** Running the policy: `daemon`, `status`, `events`. */
 export const operationsCommands: Record<string, Command> = {
@@ -42,8 +42,9 @@ export const operationsCommands: Record<string, Command> = {
     summary: 'operation history (backups, restores, restore tests, expire, verify, sync…) from every reachable repository',
     options: { since: { type: 'string' }, type: { type: 'string' } },
     positionals: 0,
-    run: async ({ values }) => {
-      const since = typeof values.since === 'string' ? parseSince(values.since) : undefined;
+    run: async ({ values, io }) => {
+      // A span back from now (7d) is read as such; anything else is a time, read strictly.
+      const since = typeof values.since !== 'string' ? undefined : /^\s*\d+[mhdw]\s*$/.test(values.since) ? parseSince(values.since) : new Date(cliTime(values.since, '--since', io));
       const history = await listEvents(await contextFor(values), { ...(since ? { since } : {}), ...optional('type', values.type) });
       return { json: history, text: formatEvents(history), exitCode: history.unreadable.length > 0 ? 1 : 0 };
     },

@@ -24,12 +24,13 @@ export const repositoryCommands: Record<string, Command> = {
       const lines = [
         ...result.created.map((name) => `created repository '${name}'`),
         ...result.alreadyInitialized.map((name) => `repository '${name}' already exists (kept as is)`),
+        ...result.repaired.map((name) => `repository '${name}': its damaged header was rewritten from a good copy (run \`drc verify --repo ${name}\`)`),
         ...result.unreachable.map((entry) => `NOT created on '${entry.target.name}': ${entry.error.message}`),
         `repository id ${result.repositoryId}`,
       ];
       const failed = result.unreachable.length > 0;
       return {
-        json: { repositoryId: result.repositoryId, created: result.created, alreadyInitialized: result.alreadyInitialized, unreachable: result.unreachable.map((entry) => ({ repository: entry.target.name, error: entry.error })) },
+        json: { repositoryId: result.repositoryId, created: result.created, alreadyInitialized: result.alreadyInitialized, repaired: result.repaired, unreachable: result.unreachable.map((entry) => ({ repository: entry.target.name, error: entry.error })) },
         text: lines.join('\n'),
         exitCode: failed ? 1 : 0,
       };
@@ -92,10 +93,10 @@ export const repositoryCommands: Record<string, Command> = {
     summary: 'copy into one repository what it lacks from another (fill a USB stick from the NAS)',
     options: { from: { type: 'string' }, to: { type: 'string' } },
     positionals: 0,
-    run: async ({ values, progress }) => {
+    run: async ({ values, io, progress }) => {
       const from = required(values.from, '--from', 'drc sync --from NAS --to USB');
       const to = required(values.to, '--to', 'drc sync --from NAS --to USB');
-      const report = await sync(await contextFor(values), { from, to, onProgress: (value) => progress.show(describeRepositoryProgress(value)) });
+      const report = await sync(await contextFor(values), { from, to, onProgress: (value) => progress.show(describeRepositoryProgress(value)), ...(io.signal ? { signal: io.signal } : {}) });
       return { json: report, text: formatSync(report), exitCode: report.skippedCorrupt.length > 0 ? 1 : 0 };
     },
   },

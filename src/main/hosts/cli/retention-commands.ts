@@ -45,5 +45,6 @@ function formatRepository(result: RepositoryExpiry, dryRun: boolean): string[] {
   for (const from of result.wal.keptFrom) lines.push(`  WAL kept on timeline ${String(from.timeline)} from ${from.segment}`);
   lines.push(`  chunks ${verb}: ${String(result.chunks.removed)} (${formatBytes(result.chunks.bytes)}); ${String(result.chunks.inGracePeriod)} unreferenced within the grace period kept`);
   for (const holder of result.heldBy) lines.push(`  note: ${holder} (a real run now would skip this repository)`);
+  for (const lease of result.leases ?? []) lines.push(`  leased, kept until it ends: ${lease}`);
   return lines;
 }

@@ -5,7 +5,7 @@ import { parseConninfo } from '../../engines/partial-restore/conninfo.js';
 import { describeTarget } from '../../engines/restore/select.js';
 import type { TableName } from '../../engines/partial-restore/table-definition.js';
 import { restoreTables, restoreTest } from '../../services/restore-test.js';
-import { contextFor, formatDuration, isoTime, optional, recoveryTarget, required, type Command, type CommandResult, type Invocation } from './command.js';
+import { cliTime, contextFor, formatDuration, optional, recoveryTarget, required, type Command, type CommandResult, type Invocation } from './command.js';
 
 const scratchOptions = { from: { type: 'string' }, 'scratch-dir': { type: 'string' }, bindir: { type: 'string' } } as const;
 
@@ -22,7 +22,7 @@ export const verificationCommands: Record<string, Command> = {
       }
       const record = await restoreTest(await contextFor(values), {
         ...optional('backupId', values.backup),
-        ...(typeof values.time === 'string' ? { time: isoTime(values.time) } : {}),
+        ...(typeof values.time === 'string' ? { time: cliTime(values.time, '--time', io) } : {}),
         ...scratchChoices(values, io),
         onProgress: (value) => progress.show(`restore-test ${value.phase}: ${value.detail}`),
       });
@@ -47,7 +47,7 @@ export async function runRestoreTables({ values, io, progress }: Invocation): Pr
   const report = await restoreTables(await contextFor(values), {
     tables: parseTableList(required(values.tables, '--tables', example)),
     into: parseConninfo(required(values.into, '--into', example)),
-    target: recoveryTarget(values),
+    target: recoveryTarget(values, io),
     ...optional('schema', values.schema),
     ...optional('database', values.database),
     ...optional('backupId', values.backup),
@@ -112,7 +112,7 @@ function parseTableList(text: string): TableName[] {
 
 function formatRestoreTest(record: RestoreTestRecord): string {
   const lines = [
-    `restore test of backup ${record.backupId} (ended ${record.backupStoppedAt}) to ${describeTarget(record.target)}${record.from === undefined ? '' : ` from '${record.from}' alone`}: ${record.success ? 'PASSED' : 'FAILED'} in ${formatDuration(record.durationMs)}`,
+    `restore test of backup ${record.backupId} (ended ${record.backupStoppedAt}) to ${describeTarget(record.target)}${record.from === undefined ? '' : ` from '${record.from}' alone`}: ${record.success ? 'PASSED' : record.cancelled === true ? 'CANCELLED' : 'FAILED'} in ${formatDuration(record.durationMs)}`,
     `  restore ${formatDuration(record.restoreDurationMs)}, recovery ${formatDuration(record.recoveryDurationMs)}, PostgreSQL ${record.binaries.version} from ${record.binaries.bindir} (${record.binaries.source})`,
     ...(record.recoveredTo ? [`  recovered to ${record.recoveredTo.lsn ?? '?'}${record.recoveredTo.lastCommitTime ? `, last commit ${record.recoveredTo.lastCommitTime}` : ''}`] : []),
     `  data loss detected: ${record.dataLossDetected ? 'YES' : 'no'}`,
