@@ -112,6 +112,11 @@ describe('read-side services over a real cluster and two repositories', () => {
     expect(refused.checks.find((check) => check.name === 'target-directory')).toMatchObject({ ok: false, hint: expect.stringContaining('never overwrites') as string });
     // The dry run wrote nothing: the directory it would have refused holds what it held.
     expect(await readdir(occupied)).toEqual(['PG_VERSION']);
+
+    // A parent that does not exist: the restore would refuse it, so the plan is not ready either.
+    const orphan = await plan({ mode: 'cluster', target: { kind: 'time', time: restorePointTime.toISOString() }, targetDir: join(root, 'no-such-parent', 'restore') });
+    expect(orphan.ready).toBe(false);
+    expect(orphan.checks).toEqual([expect.objectContaining({ name: 'writable', ok: false })]);
   });
 
   it('lists the backup with its reason, copies in both repositories and its components', async () => {

@@ -1,7 +1,5 @@
-import { constants } from 'node:fs';
-import { access, readdir, stat, statfs } from 'node:fs/promises';
+import { statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname } from 'node:path';
 import pg from 'pg';
 import type { PlanRequest, RestorePlan } from '../../shared/contract/recovery.js';
 import type { RecoveryTarget } from '../../shared/contract/restore.js';
@@ -10,6 +8,7 @@ import { listBackups, type CatalogEntry } from '../engines/backup/catalog.js';
 import { restoreRate } from '../engines/recovery-timeline/build.js';
 import { parseConninfo } from '../engines/partial-restore/conninfo.js';
 import { selectBackup, type RecoveryPlan } from '../engines/restore/select.js';
+import { checkTargetDirectory } from '../engines/restore/target-dir.js';
 
 import { WalCatalog } from '../engines/wal/catalog.js';
 import { archivedWalSegmentSize } from '../engines/wal/segment-size.js';
@@ -150,39 +149,22 @@ function whyNotServe(repository: string, backup: CatalogEntry, wal: WalNeeded): 
   return undefined;
 }
 
-/** The checks `prepareTargetDirectory` makes before a restore, made here without creating anything. */
+/**
+ * The checks the restore makes before writing (`checkTargetDirectory`, the very same
+ * function), made here without creating anything, then the free space where it writes.
+ */
 async function directoryChecks(targetDir: string, bytes: number): Promise<Check[]> {
-  const checks: Check[] = [];
-  let entries: string[] | undefined;
-  try {
-    const info = await stat(targetDir);
-    entries = info.isDirectory() ? await readdir(targetDir) : [targetDir];
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-      checks.push({ name: 'target-directory', ok: false, message: `'${targetDir}' cannot be read: ${(error as Error).message}`, hint: 'check the path and its permissions' });
-      return checks;
-    }
+  const check = await checkTargetDirectory(targetDir);
+  if (!check.ready) {
+    const name = check.refusal.code === 'RESTORE_TARGET_IN_USE' ? 'no-server-running' : check.refusal.code === 'RESTORE_TARGET_NOT_EMPTY' ? 'target-directory' : 'writable';
+    return [{ name, ok: false, message: check.refusal.message, ...(check.refusal.hints[0] === undefined ? {} : { hint: check.refusal.hints[0] }) }];
   }
-  const running = entries?.includes('postmaster.pid') === true;
-  checks.push(
-    entries === undefined || entries.length === 0
-      ? { name: 'target-directory', ok: true, message: entries === undefined ? `'${targetDir}' does not exist yet: the restore creates it` : `'${targetDir}' is empty` }
-      : { name: 'target-directory', ok: false, message: `'${targetDir}' is not empty (${String(entries.length)} entr${entries.length === 1 ? 'y' : 'ies'})`, hint: 'restore never overwrites: choose a new or empty directory, or move the old one aside first' },
-  );
-  checks.push(
-    running
-      ? { name: 'no-server-running', ok: false, message: `postmaster.pid is present in '${targetDir}': PostgreSQL is running there (or crashed without cleaning up)`, hint: 'stop that server first (pg_ctl stop -D …), or choose another directory' }
-      : { name: 'no-server-running', ok: true, message: 'no PostgreSQL server runs in the directory' },
-  );
-  const existing = entries === undefined ? await nearestExisting(dirname(targetDir)) : targetDir;
-  try {
-    await access(existing, constants.W_OK);
-    checks.push({ name: 'writable', ok: true, message: `'${existing}' can be written by this user` });
-  } catch {
-    checks.push({ name: 'writable', ok: false, message: `'${existing}' cannot be written by this user`, hint: 'choose a directory under one this user owns, or run as the user that will run PostgreSQL' });
-  }
-  checks.push(await freeSpaceCheck(existing, bytes));
-  return checks;
+  return [
+    { name: 'target-directory', ok: true, message: check.message },
+    { name: 'no-server-running', ok: true, message: 'no PostgreSQL server runs in the directory' },
+    { name: 'writable', ok: true, message: `'${check.filesystemDirectory}' can be written by this user` },
+    await freeSpaceCheck(check.filesystemDirectory, bytes),
+  ];
 }
 
 /** A partial restore needs the live database, and room for the scratch copy it recovers first. */
@@ -216,20 +198,6 @@ async function freeSpaceCheck(path: string, bytes: number): Promise<Check> {
   return free >= bytes
     ? { name: 'free-space', ok: true, message: `${formatBytes(free)} free where the restore writes, ${formatBytes(bytes)} needed` }
     : { name: 'free-space', ok: false, message: `only ${formatBytes(free)} free where the restore writes, ${formatBytes(bytes)} needed`, hint: 'free space there, or restore onto a larger filesystem' };
-}
-
-async function nearestExisting(path: string): Promise<string> {
-  let current = path;
-  for (;;) {
-    try {
-      await stat(current);
-      return current;
-    } catch {
-      const parent = dirname(current);
-      if (parent === current) return current;
-      current = parent;
-    }
-  }
 }
 
 const formatBytes = (bytes: number): string => (bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(1)} GiB` : `${(bytes / 1024 ** 2).toFixed(1)} MiB`);
