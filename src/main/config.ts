@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { configSchema, describeConfigIssues, type DrcConfig } from '../shared/config.js';
 import { DrcError } from '../shared/errors.js';
+import { refusePseudoFilesystemRepository } from './storage/pseudo-filesystem.js';
 
 /** The OS application-data directory, where the config lives unless `--config` says otherwise. */
 export function defaultConfigPath(platform: NodeJS.Platform = process.platform, env: NodeJS.ProcessEnv = process.env): string {
@@ -63,7 +64,17 @@ export function resolveConfigPaths(config: DrcConfig, directory: string): DrcCon
     ...config,
     repositories: config.repositories.map((repository) => (repository.type === 'local' || repository.type === 'removable' ? { ...repository, path: resolve(directory, repository.path) } : repository)),
     ...(config.stateDir === undefined ? {} : { stateDir: resolve(directory, config.stateDir) }),
-    ...(cluster?.dataDirectory === undefined ? {} : { cluster: { ...cluster, dataDirectory: resolve(directory, cluster.dataDirectory) } }),
+    ...(cluster === undefined
+      ? {}
+      : {
+          cluster: {
+            ...cluster,
+            ...(cluster.dataDirectory === undefined ? {} : { dataDirectory: resolve(directory, cluster.dataDirectory) }),
+            ...(cluster.sslrootcert === undefined || cluster.sslrootcert === 'system' ? {} : { sslrootcert: resolve(directory, cluster.sslrootcert) }),
+            ...(cluster.sslcert === undefined ? {} : { sslcert: resolve(directory, cluster.sslcert) }),
+            ...(cluster.sslkey === undefined ? {} : { sslkey: resolve(directory, cluster.sslkey) }),
+          },
+        }),
   };
 }
 
@@ -87,9 +98,11 @@ async function canonicalPath(path: string): Promise<string> {
 }
 
 /**
- * Two checks a typo or a copied config line defeats silently otherwise:
+ * Checks a typo or a copied config line defeats silently otherwise:
  * - a repository path that is an existing file (drc would fail later with a misleading
  *   I/O error, or treat it as an empty repository);
+ * - a repository path on a kernel's pseudo file system such as /proc (creating it would
+ *   spin forever);
  * - one directory named by two repositories, or one inside another: a single copy
  *   counted as two, on "two media", and each repository's expiry deleting the other's.
  */
@@ -103,6 +116,7 @@ async function checkRepositoryDirectories(config: DrcConfig, source: string): Pr
         hints: [`repositories[${String(index)}].path must name a directory (drc creates it when missing); move the file away or correct the path in '${source}'`],
       });
     }
+    await refusePseudoFilesystemRepository(repository.name, repository.path, `repositories[${String(index)}].path in '${source}'`);
     places.push({ index, name: repository.name, path: await canonicalPath(repository.path) });
   }
   const issues: string[] = [];

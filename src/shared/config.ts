@@ -62,8 +62,32 @@ export const clusterConfigSchema = z
      * server stream them, and an incremental skips unchanged files without reading them.
      */
     dataDirectory: z.string().min(1).optional(),
+    /**
+     * TLS, with libpq's names and meanings, for SQL sessions and the replication stream
+     * alike: sslmode (default prefer, as libpq), the CA certificate that signed the server's
+     * (or "system" for public authorities), and a client certificate and key for `cert`
+     * authentication. Paths are relative to the config file; the key's passphrase is a
+     * secret reference.
+     */
+    sslmode: z.enum(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']).default('prefer'),
+    sslrootcert: z.string().min(1).optional(),
+    sslcert: z.string().min(1).optional(),
+    sslkey: z.string().min(1).optional(),
+    sslpassword: secretReference.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((cluster, context) => {
+    if ((cluster.sslmode === 'verify-ca' || cluster.sslmode === 'verify-full') && cluster.sslrootcert === undefined) {
+      context.addIssue({ code: 'custom', path: ['sslrootcert'], message: `sslmode '${cluster.sslmode}' verifies the server certificate and needs the CA certificate that signed it (a file, or "system" for public authorities)` });
+    }
+    // libpq refuses the public roots below verify-full: any site with a public certificate would pass.
+    if (cluster.sslrootcert === 'system' && cluster.sslmode !== 'verify-full') {
+      context.addIssue({ code: 'custom', path: ['sslrootcert'], message: '"system" (public authorities) is only safe with sslmode "verify-full"' });
+    }
+    if ((cluster.sslcert === undefined) !== (cluster.sslkey === undefined)) {
+      context.addIssue({ code: 'custom', path: [cluster.sslcert === undefined ? 'sslcert' : 'sslkey'], message: 'a client certificate needs both sslcert and sslkey' });
+    }
+  });
 export type ClusterConfig = z.infer<typeof clusterConfigSchema>;
 
 /**

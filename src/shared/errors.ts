@@ -20,6 +20,7 @@ export const errorRegistry = {
   CONFIG_NOT_FOUND: spec('config'),
   CONFIG_INVALID: spec('config'),
   REPO_PATH_NOT_DIRECTORY: spec('config'),
+  REPO_PATH_UNUSABLE: spec('config'),
   REPOSITORY_UNKNOWN: spec('config'),
   SECRET_UNRESOLVED: spec('config'),
   KEYCHAIN_UNAVAILABLE: spec('config'),
@@ -54,6 +55,8 @@ export const errorRegistry = {
   PG_SERVER_UNSUPPORTED: spec('operation'),
   PG_BINARIES_NOT_FOUND: spec('operation'),
   PG_QUERY_FAILED: spec('operation'),
+  PG_TLS_REQUIRED: spec('config'),
+  PG_TLS_VERIFY_FAILED: spec('config'),
 
   BACKUP_FAILED: spec('operation'),
   BACKUP_NOT_FOUND: spec('operation'),

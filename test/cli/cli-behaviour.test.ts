@@ -7,6 +7,7 @@ import { commandExamples } from '../../src/main/hosts/cli/help.js';
 import { exitCodes } from '../../src/main/hosts/cli/exit-codes.js';
 import { progressAmount } from '../../src/main/hosts/cli/command.js';
 import { commandNames } from '../../src/main/hosts/cli/run.js';
+import { loginRefusedHint } from '../../src/main/postgres/login-errors.js';
 import { redact, redactDeep, registerSecret } from '../../src/main/secrets/redact.js';
 import { startCluster, stopAllClusters, type TestCluster } from '../support/postgres.js';
 import { tempDirectory } from '../support/temp.js';
@@ -300,24 +301,45 @@ describe('a wrong database password', () => {
     await dir.remove();
   });
 
-  it('gives PG_AUTH_FAILED and the same exit code from the replication and the SQL paths (backup, wal stream, restore-point), and is not masked as a word of the output', async () => {
+  it('gives PG_AUTH_FAILED, exit 2 and one hint from the replication, SQL and live-database paths (backup, wal stream, restore-point, status, restore --tables), and is not masked as a word of the output', async () => {
     // A wrong password that is also an ordinary word of the output: redaction must not turn every "fixed" into "***".
-    const env = { DRC_TEST_DB_PASSWORD: 'fixed' };
-    const backup = await drcProcess(['backup', '--json', '--config', configPath], { env });
-    const restorePoint = await drcProcess(['restore-point', 'before_upgrade', '--json', '--config', configPath], { env });
-    const walStream = await drcProcess(['wal', 'stream', '--json', '--config', configPath], { env });
-    const status = await drcProcess(['status', '--json', '--config', configPath], { env });
-    for (const ran of [backup, restorePoint, walStream]) {
-      expect(ran.code).toBe(exitCodes.usage.code);
-      expect((JSON.parse(ran.stdout) as { error: { code: string } }).error.code).toBe('PG_AUTH_FAILED');
+    const env = { DRC_TEST_DB_PASSWORD: 'fixed', PGPASSWORD: 'fixed' };
+    const into = `host=127.0.0.1 port=${String(cluster.connection.port)} dbname=postgres user=postgres`;
+    const ran = {
+      backup: await drcProcess(['backup', '--json', '--config', configPath], { env }),
+      restorePoint: await drcProcess(['restore-point', 'before_upgrade', '--json', '--config', configPath], { env }),
+      walStream: await drcProcess(['wal', 'stream', '--json', '--config', configPath], { env }),
+      status: await drcProcess(['status', '--json', '--config', configPath], { env }),
+      restoreTables: await drcProcess(['restore', '--tables', 'public.guests', '--into', into, '--latest', '--json', '--config', configPath], { env }),
+    };
+    for (const [command, result] of Object.entries(ran)) {
+      expect(result.code, `${command}: ${result.stderr}`).toBe(exitCodes.usage.code);
+      // One JSON document on stdout, whatever else the command reports.
+      const document = JSON.parse(result.stdout) as { error: { code: string; message: string; hints: string[] } };
+      expect(document.error.code, command).toBe('PG_AUTH_FAILED');
+      expect(document.error.message, command).toMatch(/^unable to log in to .* as 'postgres'/);
+      expect(document.error.hints, command).toContain(loginRefusedHint('postgres'));
+      expect(result.stdout, command).not.toContain('***');
     }
-    // status is a report: the refused login is in it, and its exit code is that of its alerts.
-    const report = JSON.parse(status.stdout) as { cluster: { reachable: boolean; error: string }; repositories: Array<{ media: string }> };
+    // status is still a report: the refused login is in it, next to what the repositories hold.
+    const report = JSON.parse(ran.status.stdout) as { cluster: { reachable: boolean; errorCode: string }; repositories: Array<{ media: string }> };
     expect(report.repositories.map((repository) => repository.media)).toEqual(['fixed']);
-    expect(status.stdout).not.toContain('***');
-    expect(report.cluster).toEqual({ name: 'pg17', reachable: false, error: expect.stringContaining('unable to log in to PostgreSQL') as string });
-    expect(status.code).toBe(exitCodes.problem.code);
-  });
+    expect(report.cluster).toMatchObject({ name: 'pg17', reachable: false, errorCode: 'PG_AUTH_FAILED' });
+    expect(ran.status.stdout).not.toContain('right password');
+
+    // Without --json the same error reaches the DBA on stderr (or, for status, after its report), with the same exit.
+    const plain = await drcProcess(['restore', '--tables', 'public.guests', '--into', into, '--latest', '--config', configPath], { env });
+    expect(plain.code).toBe(exitCodes.usage.code);
+    expect(plain.stderr).toContain('error PG_AUTH_FAILED: unable to log in to the live database');
+    expect(plain.stderr).toContain(`hint: ${loginRefusedHint('postgres')}`);
+    // No password at all (no PGPASSWORD, no ~/.pgpass): the same mistake, the same code.
+    const none = await drcProcess(['restore', '--tables', 'public.guests', '--into', into, '--latest', '--json', '--config', configPath], { env: { DRC_TEST_DB_PASSWORD: 'fixed', HOME: dir.path } });
+    expect(none.code).toBe(exitCodes.usage.code);
+    expect((JSON.parse(none.stdout) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'PG_AUTH_FAILED', message: expect.stringContaining('the server asks for a password and none is configured') as string });
+    const plainStatus = await drcProcess(['status', '--config', configPath], { env });
+    expect(plainStatus.code).toBe(exitCodes.usage.code);
+    expect(plainStatus.stdout).toContain('error PG_AUTH_FAILED: unable to log in to PostgreSQL');
+  }, 120_000);
 });
 
 describe('redaction and progress figures', () => {

@@ -3,7 +3,9 @@ import pg from 'pg';
 import type { ClusterConfig } from '../../shared/config.js';
 import { DrcError } from '../../shared/errors.js';
 import type { SecretResolver } from '../secrets/references.js';
+import { pgLoginError } from './login-errors.js';
 import type { ReplicationConnectionOptions } from './replication/types.js';
+import { connectSqlSession, loadTlsSettings } from './tls.js';
 
 /**
  * How to reach the configured cluster, with libpq's defaults for what the config leaves
@@ -17,6 +19,7 @@ export async function clusterConnection(cluster: ClusterConfig, secrets: SecretR
     user: cluster.user ?? process.env.PGUSER ?? userInfo().username,
     database: cluster.database,
     applicationName: 'dr-console',
+    tls: await loadTlsSettings(cluster, cluster.sslpassword === undefined ? undefined : await secrets.resolve(cluster.sslpassword, `client key passphrase of cluster '${cluster.name}'`)),
     ...(password === undefined ? {} : { password }),
   };
 }
@@ -30,28 +33,25 @@ export function requireCluster(cluster: ClusterConfig | undefined): ClusterConfi
 
 /** Runs `work` with an ordinary SQL session, closed afterwards whatever happens. */
 export async function withSql<T>(connection: ReplicationConnectionOptions, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({
-    host: connection.host,
-    port: connection.port,
-    user: connection.user,
-    database: connection.database,
-    application_name: connection.applicationName ?? 'dr-console',
-    connectionTimeoutMillis: connection.connectTimeoutMs ?? 10_000,
-    ...(connection.password === undefined ? {} : { password: connection.password }),
-  });
+  let client: pg.Client;
   try {
-    await client.connect();
+    client = await connectSqlSession(connection, (ssl) =>
+        new pg.Client({
+          host: connection.host,
+          port: connection.port,
+          user: connection.user,
+          database: connection.database,
+          application_name: connection.applicationName ?? 'dr-console',
+          connectionTimeoutMillis: connection.connectTimeoutMs ?? 10_000,
+          ssl,
+          ...(connection.password === undefined ? {} : { password: connection.password }),
+        }),
+    );
   } catch (error) {
-    // A refused login is the same mistake whichever connection met it first: the replication
-    // client reports it as PG_AUTH_FAILED (28P01, 28000), so this one must too, or one
-    // wrong password would exit 2 from `drc backup` and 1 from `drc status`.
-    const sqlState = (error as { code?: unknown }).code;
-    if (sqlState === '28P01' || sqlState === '28000') {
-      throw new DrcError('PG_AUTH_FAILED', `unable to log in to PostgreSQL at ${connection.host}:${String(connection.port)} as '${connection.user}': ${(error as Error).message}`, {
-        hints: [`check the user name and the password stored for '${connection.user}' (keychain or env reference), and pg_hba.conf`],
-        cause: error,
-      });
-    }
+    // TLS failures arrive already worded (PG_TLS_REQUIRED, PG_TLS_VERIFY_FAILED).
+    if (error instanceof DrcError) throw error;
+    const refused = pgLoginError(error, `PostgreSQL at ${connection.host}:${String(connection.port)}`, connection.user);
+    if (refused) throw refused;
     throw new DrcError('PG_CONNECT_FAILED', `unable to connect to PostgreSQL at ${connection.host}:${String(connection.port)} as '${connection.user}': ${(error as Error).message}`, {
       hints: ['check that the server is running and the cluster settings in the config (host, port, user, password)'],
       retryable: true,

@@ -33,7 +33,7 @@ export async function healthReport(context: ServiceContext, options: { now?: Dat
   return buildHealthReport({ now, objectives: context.config.objectives, ...(cluster ? { cluster } : {}), ...observed, schedule });
 }
 
-type ObservedRepositories = Pick<HealthInput, 'repositories' | 'backups' | 'wal' | 'events'>;
+type ObservedRepositories = Pick<HealthInput, 'repositories' | 'backups' | 'wal' | 'events' | 'damagedCopies'>;
 
 async function observeRepositories(context: ServiceContext, now: Date): Promise<ObservedRepositories> {
   const passphrase = await resolvePassphrase(context);
@@ -60,7 +60,8 @@ async function observeRepositories(context: ServiceContext, now: Date): Promise<
         return { ...describeTarget(target), state: 'ok', bytesUsed, ...(label ? { medium: { id: label.id, name: label.name, firstUsed: label.firstUsed } } : {}) };
       }),
     );
-    return { repositories, backups, wal, events: history.events };
+    // Copies passed over for another repository's while reading all this: an alert each, as `drc list` warns of them.
+    return { repositories, backups, wal, events: history.events, damagedCopies: [...set.fallbacks] };
   });
 }
 
@@ -111,7 +112,7 @@ async function observeCluster(context: ServiceContext): Promise<ClusterHealth | 
     });
   } catch (error) {
     if (!(error instanceof DrcError)) throw error;
-    return { name: cluster.name, reachable: false, error: error.message };
+    return { name: cluster.name, reachable: false, error: error.message, errorCode: error.code, hints: error.hints };
   }
 }
 

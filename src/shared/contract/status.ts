@@ -102,6 +102,9 @@ export const clusterHealthSchema = z.object({
   name: z.string(),
   reachable: z.boolean(),
   error: z.string().optional(),
+  /** The DrcError code of `error` (PG_AUTH_FAILED, PG_CONNECT_FAILED…): a refused login is a configuration error, not a finding. */
+  errorCode: z.string().optional(),
+  hints: z.array(z.string()).optional(),
   databaseBytes: z.number().optional(),
   flushLsn: z.string().optional(),
   slot: z

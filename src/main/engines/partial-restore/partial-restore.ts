@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { PartialRestoreReport, RestoredTable } from '../../../shared/contract/restore-test.js';
 import { DrcError } from '../../../shared/errors.js';
 import { recordInEvery } from '../../repo/repository.js';
+import { pgLoginError } from '../../postgres/login-errors.js';
 import { removeLeftoverScratchInstances, ScratchInstance } from '../../postgres/scratch-instance.js';
 import { newEvent } from '../../repo/events.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
@@ -162,6 +163,9 @@ async function withLiveDatabase<T>(into: LiveDatabase, work: (client: pg.Client)
   try {
     await client.connect();
   } catch (error) {
+    // The client has resolved the user by now: from --into, PGUSER or the OS user.
+    const refused = pgLoginError(error, `the live database ${into.display}`, client.user ?? '');
+    if (refused) throw refused;
     throw new DrcError('PG_CONNECT_FAILED', `unable to connect to the live database ${into.display}: ${(error as Error).message}`, {
       hints: ['check --into (host, port, dbname, user); the password comes from PGPASSWORD or ~/.pgpass'],
       retryable: true,

@@ -20,8 +20,12 @@ export interface CliIo {
 export interface CommandResult {
   readonly json: unknown;
   readonly text: string;
-  /** 1 when the command ran but found a problem (verify found corrupt objects). */
-  readonly exitCode: 0 | 1;
+  /**
+   * 1 when the command ran but found a problem (verify found corrupt objects); 2 when what it
+   * found is a configuration error that still leaves a report worth printing (status with a
+   * refused database login).
+   */
+  readonly exitCode: 0 | 1 | 2;
 }
 
 /** One status line on a terminal's stderr, redrawn at most a few times a second; silent otherwise. */

@@ -5,6 +5,8 @@ import { runDaemon, type DaemonReport } from '../../services/daemon.js';
 import { daemonJobs } from '../../services/daemon-jobs.js';
 import { listEvents, parseSince, type EventHistory } from '../../services/events.js';
 import { healthReport } from '../../services/status.js';
+import { DrcError, exitCodeFor } from '../../../shared/errors.js';
+import { exitCodes } from './exit-codes.js';
 import { cliTime, contextFor, formatBytes, formatDuration, optional, type Command } from './command.js';
 
 /** Running the policy: `daemon`, `status`, `events`. */
@@ -29,12 +31,19 @@ export const operationsCommands: Record<string, Command> = {
   },
   status: {
     usage: 'drc status',
-    summary: 'RPO and RTO against the objectives, 3-2-1 compliance, repositories, backups, next runs and alerts (exit 1 on a warning or critical alert)',
+    summary: 'RPO and RTO against the objectives, 3-2-1 compliance, repositories, backups, next runs and alerts (exit 1 on a warning or critical alert, 2 when the database login is refused)',
     options: {},
     positionals: 0,
     run: async ({ values }) => {
       const report = await healthReport(await contextFor(values));
-      return { json: report, text: formatHealth(report), exitCode: report.alerts.some((alert) => alert.severity !== 'info') ? 1 : 0 };
+      const exitCode = report.alerts.some((alert) => alert.severity !== 'info') ? exitCodes.problem.code : exitCodes.ok.code;
+      const refused = refusedLogin(report);
+      if (!refused) return { json: report, text: formatHealth(report), exitCode };
+      // A refused login is the same configuration error here as from backup or restore-point:
+      // the same code at `.error.code` and exit 2, with the rest of the report still shown.
+      const error = { code: refused.code, message: refused.message, hints: refused.hints, retryable: refused.retryable };
+      const text = `${formatHealth(report)}\nerror ${refused.code}: ${refused.message}${refused.hints.map((hint) => `\nhint: ${hint}`).join('')}`;
+      return { json: { ...report, error }, text, exitCode: exitCodeFor(refused) };
     },
   },
   events: {
@@ -150,4 +159,11 @@ function formatEvents(history: EventHistory): string {
   for (const entry of history.unreachable) lines.push(`UNREACHABLE ${entry.repository}: ${entry.message} (its events are not included)`);
   for (const entry of history.unreadable) lines.push(`UNREADABLE ${entry.object} in ${entry.repositories.join(', ')}: ${entry.message}`);
   return lines.join('\n');
+}
+
+/** The cluster's login refused (PG_AUTH_FAILED), as the error every other command gives for it. */
+function refusedLogin(report: HealthReport): DrcError | undefined {
+  const cluster = report.cluster;
+  if (cluster?.errorCode !== 'PG_AUTH_FAILED') return undefined;
+  return new DrcError('PG_AUTH_FAILED', cluster.error ?? `unable to log in to cluster '${cluster.name}'`, { hints: cluster.hints ?? [] });
 }

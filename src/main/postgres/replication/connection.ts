@@ -1,12 +1,13 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { DrcError } from '../../../shared/errors.js';
 import { parseLsn, type Lsn } from '../lsn.js';
+import { asksForTlsFirst, isLoginRefusal, negotiateTls, refusedWithoutTls, TLS_ONLY_HINT } from '../tls.js';
 import { Authenticator } from './auth.js';
 import { BaseBackupResponder, baseBackupCommand, UploadManifestResponder } from './base-backup.js';
 import { FrameReader } from './frames.js';
 import { Backend, parseNoticeFields, protocolError, queryMessage, readCString, startupMessage, terminateMessage } from './protocol.js';
 import { cellText, deferred, QueryResponder, type Responder, type ResultSet, type Wire } from './responder.js';
-import { serverError, type PgServerError } from './server-error.js';
+import { PgServerError, serverError } from './server-error.js';
 import type {
   BaseBackupEnd,
   BaseBackupOptions,
@@ -33,7 +34,7 @@ export interface ServerNotice {
 }
 
 /**
- * A PostgreSQL replication connection (`replication=database`) over a plain socket:
+ * A PostgreSQL replication connection (`replication=database`) over a socket, TLS as `sslmode` says (postgres/tls.ts):
  * IDENTIFY_SYSTEM, SHOW, slots, TIMELINE_HISTORY, BASE_BACKUP and START_REPLICATION.
  * One command runs at a time. Bulk data (archives, WAL) reaches the sinks as slices of
  * the socket's own buffers; a sink that returns a promise pauses the socket until it
@@ -84,12 +85,41 @@ export class ReplicationConnection {
     socket.on('close', () => this.breakWith(this.lostError()));
   }
 
-  /** Connects, logs in and checks the server version; fails with PG_CONNECT_FAILED, PG_AUTH_FAILED, PG_REPLICATION_REFUSED or PG_SERVER_UNSUPPORTED. */
+  /** Connects (TLS as `tls.mode` says), logs in and checks the server version; fails with PG_CONNECT_FAILED, PG_TLS_REQUIRED, PG_TLS_VERIFY_FAILED, PG_AUTH_FAILED, PG_REPLICATION_REFUSED or PG_SERVER_UNSUPPORTED. */
   static async connect(options: ReplicationConnectionOptions): Promise<ReplicationConnection> {
-    const socket = netConnect({ host: options.host, port: options.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
-    const connection = new ReplicationConnection(socket, options);
+    if (options.tls?.mode === 'allow') {
+      // libpq's allow: plain first, and TLS only when the server refuses the plain login (hostssl lines).
+      try {
+        return await ReplicationConnection.open(options, false);
+      } catch (error) {
+        if (!isLoginRefusal(error)) throw error;
+      }
+      return ReplicationConnection.open(options, true);
+    }
+    try {
+      return await ReplicationConnection.open(options, asksForTlsFirst(options.tls));
+    } catch (error) {
+      if (options.tls?.mode !== 'disable' || !(error instanceof PgServerError) || !refusedWithoutTls(error)) throw error;
+      throw new PgServerError(error.code, error.message, { sqlState: error.sqlState, severity: error.severity, detail: error.detail, hints: [TLS_ONLY_HINT, ...error.hints], retryable: error.retryable });
+    }
+  }
+
+  private static async open(options: ReplicationConnectionOptions, askForTls: boolean): Promise<ReplicationConnection> {
     const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    const timer = setTimeout(() => connection.breakWith(connection.connectError(`no answer within ${String(timeoutMs)} ms`)), timeoutMs);
+    const startedAt = Date.now();
+    const raw = netConnect({ host: options.host, port: options.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
+    let socket: Socket = raw;
+    if (askForTls && options.tls !== undefined) {
+      try {
+        socket = await negotiateTls(raw, options.tls, options.host, options.port, timeoutMs);
+      } catch (error) {
+        raw.destroy();
+        throw error instanceof DrcError ? error : connectFailure(options, socketReason(error as NodeJS.ErrnoException));
+      }
+    }
+    const connection = new ReplicationConnection(socket, options);
+    const remainingMs = Math.max(0, timeoutMs - (Date.now() - startedAt));
+    const timer = setTimeout(() => connection.breakWith(connection.connectError(`no answer within ${String(timeoutMs)} ms`)), remainingMs);
     try {
       await connection.startup();
     } finally {
@@ -308,7 +338,7 @@ export class ReplicationConnection {
     switch (type) {
       case Backend.ErrorResponse: {
         const fields = parseNoticeFields(body);
-        const error = serverError(fields, { action: this.current?.action ?? `use the connection to ${this.endpoint}`, phase: this.started ? 'command' : 'startup', user: this.options.user });
+        const error = serverError(fields, { action: this.current?.action ?? `use the connection to ${this.endpoint}`, phase: this.started ? 'command' : 'startup', user: this.options.user, endpoint: `PostgreSQL at ${this.endpoint}` });
         // FATAL and PANIC end the session: the server closes the socket instead of sending ReadyForQuery.
         if (error.severity === 'FATAL' || error.severity === 'PANIC') this.fatal = error;
         else this.commandError = error;
@@ -364,13 +394,11 @@ export class ReplicationConnection {
   }
 
   private connectAction(): string {
-    return `connect to PostgreSQL at ${this.endpoint} as '${this.options.user}'`;
+    return connectAction(this.options);
   }
 
   private connectError(reason: string): DrcError {
-    return new DrcError('PG_CONNECT_FAILED', `unable to ${this.connectAction()}: ${reason}`, {
-      hints: ['check that the server is running and accepts TCP connections on this host and port (listen_addresses, port, firewall)'],
-    });
+    return connectFailure(this.options, reason);
   }
 
   private async writeAndDrain(messages: Buffer[]): Promise<void> {
@@ -390,6 +418,14 @@ export class ReplicationConnection {
       this.socket.off('drain', onDrain).off('close', onClose);
     }
   }
+}
+
+const connectAction = (options: ReplicationConnectionOptions): string => `connect to PostgreSQL at ${options.host}:${String(options.port)} as '${options.user}'`;
+
+function connectFailure(options: ReplicationConnectionOptions, reason: string): DrcError {
+  return new DrcError('PG_CONNECT_FAILED', `unable to ${connectAction(options)}: ${reason}`, {
+    hints: ['check that the server is running and accepts TCP connections on this host and port (listen_addresses, port, firewall)'],
+  });
 }
 
 /** Logs in: answers Authentication requests until ReadyForQuery. */

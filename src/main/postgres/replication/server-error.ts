@@ -1,4 +1,5 @@
 import { DrcError, type ErrorCode } from '../../../shared/errors.js';
+import { isLoginRefused, loginRefusedHint } from '../login-errors.js';
 
 /**
  * An ErrorResponse from the server, as a DrcError: the server's message, detail and hint
@@ -24,6 +25,8 @@ interface ErrorContext {
   /** Errors during startup are about who may connect; later ones are about the command. */
   readonly phase: 'startup' | 'command';
   readonly user: string;
+  /** Where the login went, e.g. "PostgreSQL at 10.0.0.5:5432": a refused login says "unable to log in to …", as from every other connection. */
+  readonly endpoint?: string;
 }
 
 const roleHint = (user: string): string => `the role needs the REPLICATION attribute: ALTER ROLE "${user}" REPLICATION`;
@@ -34,8 +37,8 @@ function classify(sqlState: string, message: string, context: ErrorContext): { c
   if (context.phase === 'startup') {
     // pg_hba.conf's name is not translated, so this holds for any lc_messages.
     if (sqlState === '28000' && message.includes('pg_hba.conf')) return { code: 'PG_REPLICATION_REFUSED', hints: [hbaHint] };
-    if (sqlState === '28000' || sqlState === '28P01') {
-      return { code: 'PG_AUTH_FAILED', hints: [`check the user name and the password stored for '${context.user}' (keychain or env reference)`] };
+    if (isLoginRefused(sqlState)) {
+      return { code: 'PG_AUTH_FAILED', hints: [loginRefusedHint(context.user)] };
     }
     if (sqlState === '42501') return { code: 'PG_REPLICATION_REFUSED', hints: [roleHint(context.user)] };
     if (sqlState === '3D000') return { code: 'PG_CONNECT_FAILED', retryable: false, hints: ['check the database name in the connection settings'] };
@@ -54,7 +57,8 @@ export function serverError(fields: Map<string, string>, context: ErrorContext):
   const severity = fields.get('V') ?? fields.get('S') ?? 'ERROR';
   const { code, retryable, hints } = classify(sqlState, text, context);
   const serverHint = fields.get('H');
-  return new PgServerError(code, `unable to ${context.action}: ${text}${detail === undefined ? '' : ` (${detail})`} [SQLSTATE ${sqlState}]`, {
+  const action = code === 'PG_AUTH_FAILED' && context.endpoint !== undefined ? `log in to ${context.endpoint} as '${context.user}'` : context.action;
+  return new PgServerError(code, `unable to ${action}: ${text}${detail === undefined ? '' : ` (${detail})`} [SQLSTATE ${sqlState}]`, {
     sqlState,
     severity,
     detail,

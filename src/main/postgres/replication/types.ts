@@ -1,4 +1,5 @@
 import type { Lsn } from '../lsn.js';
+import type { TlsSettings } from '../tls.js';
 
 /**
  * The replication client's surface, as the backup engine and the WAL archiver use it.
@@ -14,6 +15,8 @@ export interface ReplicationConnectionOptions {
   readonly password?: string;
   readonly applicationName?: string;
   readonly connectTimeoutMs?: number;
+  /** sslmode and certificates (postgres/tls.ts); none means a plain connection. */
+  readonly tls?: TlsSettings;
 }
 
 export interface SystemIdentity {
