@@ -273,7 +273,8 @@ describe('restore test failures (PostgreSQL 15)', () => {
     try {
       const restored = await drc(['restore', '--latest', '--target-dir', join(f.root, 'damaged-wal'), '--config', f.config.path]);
       expect(restored.code).toBe(1);
-      expect(restored.stderr).toContain('OBJECT_MISSING');
+      // Every copy exists and fails authentication: damaged, not missing.
+      expect(restored.stderr).toContain('OBJECT_CORRUPT');
       expect(restored.stderr).toContain(damaged);
       const tested = await restoreTest(f);
       expect(tested.code).toBe(1);

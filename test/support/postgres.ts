@@ -28,6 +28,8 @@ export interface StartClusterOptions {
   readonly hba?: readonly string[];
   /** More initdb arguments, e.g. ['--wal-segsize=64']. */
   readonly initdbArgs?: readonly string[];
+  /** pg_wal as a link to a directory beside the data directory (`initdb --waldir`), as when WAL has a disk of its own. */
+  readonly separateWalDirectory?: boolean;
 }
 
 export interface TestCluster {
@@ -84,6 +86,7 @@ export async function startCluster(options: StartClusterOptions): Promise<TestCl
     const auth = options.auth ?? 'trust';
     const password = auth === 'scram-sha-256' ? (options.password ?? 'postgres') : options.password;
     const initdbArgs = ['-D', dataDir, '-U', 'postgres', '--data-checksums', '--no-locale', '-E', 'UTF8', '--no-sync', '--no-instructions', `--auth=${auth}`, ...(options.initdbArgs ?? [])];
+    if (options.separateWalDirectory === true) initdbArgs.push(`--waldir=${join(root, 'wal')}`);
     if (password !== undefined) {
       const pwfile = join(root, 'pwfile');
       await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
@@ -143,6 +146,22 @@ export async function startClusterFromDataDir(dataDir: string, major: TestMajor,
     throw error;
   }
   return cluster;
+}
+
+/**
+ * A restored data directory started and promoted: hot standby accepts connections before
+ * recovery reaches its target, so what a test reads before the promotion is not the copy
+ * the restore promised.
+ */
+export async function startPromotedCopy(dataDir: string, major: TestMajor): Promise<TestCluster> {
+  const copy = await startClusterFromDataDir(dataDir, major);
+  try {
+    await waitFor(copy, 'SELECT NOT pg_is_in_recovery()', { timeoutMs: 60_000, intervalMs: 200 });
+  } catch (error) {
+    await copy.remove();
+    throw error;
+  }
+  return copy;
 }
 
 /** Polls `predicateSql` until its first column is true (or 't'), or fails after `timeoutMs`. */

@@ -42,5 +42,7 @@ export const backupRecordSchema = z.object({
   /** Repositories that received a complete copy when the backup committed. */
   repositories: z.array(z.string()),
   missingCopies: z.array(z.object({ repository: z.string(), error: errorDataSchema })),
+  /** What the backup left out of the data directory and a restore will lack (a link other than pg_wal's or a tablespace's). */
+  warnings: z.array(z.string()).optional(),
 });
 export type BackupRecord = z.infer<typeof backupRecordSchema>;

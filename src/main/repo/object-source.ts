@@ -46,11 +46,13 @@ export function describeFallback(fallback: Fallback): string {
 
 /**
  * `name` read from the first candidate holding a sound copy; each candidate passed over
- * becomes a fallback. Throws OBJECT_MISSING, with every candidate's reason as a hint, when
- * no copy is sound.
+ * becomes a fallback. When no copy is sound it throws, with every candidate's reason as a
+ * hint: OBJECT_CORRUPT when at least one copy exists but fails authentication (the data
+ * was stored and is damaged: repair from elsewhere, do not take it for never written), and
+ * OBJECT_MISSING when no candidate could produce it at all.
  */
 export async function readFromFirstSound<T>(name: string, candidates: readonly Repository[], read: (repository: Repository) => Promise<T>, fallbacks: Fallback[]): Promise<T> {
-  const failures: Array<{ repository: string; reason: string }> = [];
+  const failures: Array<{ repository: string; reason: string; corrupt: boolean }> = [];
   for (const repository of candidates) {
     try {
       const value = await read(repository);
@@ -58,11 +60,19 @@ export async function readFromFirstSound<T>(name: string, candidates: readonly R
       return value;
     } catch (error) {
       if (!isUnusableCopy(error)) throw error;
-      failures.push({ repository: repository.name, reason: error.message });
+      failures.push({ repository: repository.name, reason: error.message, corrupt: error.code === 'OBJECT_CORRUPT' });
     }
   }
+  const reasons = failures.map((failure) => `${failure.repository}: ${failure.reason}`);
+  const corrupt = failures.filter((failure) => failure.corrupt).map((failure) => `'${failure.repository}'`);
+  if (corrupt.length > 0) {
+    const copies = corrupt.length === 1 ? `the copy in ${corrupt.join('')} is damaged` : `the copies in ${corrupt.join(' and ')} are damaged`;
+    throw new DrcError('OBJECT_CORRUPT', `unable to read '${name}': ${copies} (failing authentication), and no repository holds a sound copy`, {
+      hints: [...reasons, 'no repository holds a sound copy, so `drc verify --repair` cannot rewrite it: run `drc verify` to see what else is damaged, and check the disks or media of these repositories'],
+    });
+  }
   throw new DrcError('OBJECT_MISSING', `unable to read '${name}' from any repository`, {
-    hints: [...failures.map((failure) => `${failure.repository}: ${failure.reason}`), 'run `drc verify` to see what each repository holds'],
+    hints: [...reasons, 'run `drc verify` to see what each repository holds'],
   });
 }
 

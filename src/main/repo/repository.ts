@@ -137,7 +137,7 @@ export class Repository {
         return value;
       } catch (otherError) {
         // No other copy is sound either: this repository's own damage is the answer.
-        if (otherError instanceof DrcError && otherError.code === 'OBJECT_MISSING') throw error;
+        if (otherError instanceof DrcError && (otherError.code === 'OBJECT_MISSING' || otherError.code === 'OBJECT_CORRUPT')) throw error;
         throw otherError;
       }
     }

@@ -71,7 +71,8 @@ export async function readEventHistory(repositories: readonly Repository[], opti
       );
       events.push({ ...event, repositories: names });
     } catch (error) {
-      if (!(error instanceof DrcError) || error.code !== 'OBJECT_MISSING') throw error;
+      // No sound copy anywhere, damaged or gone: the history lists it as unreadable rather than failing.
+      if (!(error instanceof DrcError) || (error.code !== 'OBJECT_MISSING' && error.code !== 'OBJECT_CORRUPT')) throw error;
       unreadable.push({ object: holder.object, repositories: names, message: error.hints.slice(0, -1).join('; ') });
     }
   });

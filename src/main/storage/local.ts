@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { DrcError } from '../../shared/errors.js';
 import { forEachConcurrent } from '../parallel.js';
 import { processAlive } from '../processes.js';
+import { refusePseudoFilesystemRepository } from './pseudo-filesystem.js';
 import { alignedShift, directIoBlock, openForDirectWrite, wholeBlocks, writeFully } from './direct-io.js';
 import { objectNotFound, type ByteRange, type ListOptions, type ObjectInfo, type StorageCapabilities, type StorageTarget } from './target.js';
 
@@ -43,6 +44,8 @@ export class LocalTarget implements StorageTarget {
   protected readonly root: string;
   /** Aligned buffers for direct writes, set up at the first large write. */
   private staging: Promise<DirectStaging | undefined> | undefined;
+  /** Whether the root lies on a pseudo file system, asked once, at the first write. */
+  private placeChecked: Promise<void> | undefined;
 
   constructor(options: LocalTargetOptions) {
     this.name = options.name;
@@ -221,6 +224,9 @@ export class LocalTarget implements StorageTarget {
    * user only: object names (backup ids, times, WAL positions) are not for other users.
    */
   protected async ensureDirectory(directory: string): Promise<void> {
+    // Before the first recursive mkdir: under /proc it would never return.
+    this.placeChecked ??= refusePseudoFilesystemRepository(this.name, this.root, `the path of repository '${this.name}'`);
+    await this.placeChecked;
     await mkdir(directory, { recursive: true, mode: repositoryDirectoryMode });
   }
 

@@ -70,5 +70,7 @@ export const expireReportSchema = z.object({
   ok: z.boolean(),
   repositories: z.array(repositoryExpirySchema),
   unreachable: z.array(z.object({ repository: z.string(), message: z.string() })),
+  /** Damaged copies passed over for a good one in another repository while planning: the plan holds, the copy needs repair. */
+  warnings: z.array(z.string()),
 });
 export type ExpireReport = z.infer<typeof expireReportSchema>;

@@ -167,6 +167,7 @@ async function backUp(set: RepositorySet, options: BackupOptions & { chunker: Ch
           components: ['database', ...new Set((options.attachments ?? []).map((file) => file.component))],
           repositories: [],
           missingCopies: [...failures].map(([repository, error]) => ({ repository, error })),
+          ...(streamed.warnings?.length ? { warnings: streamed.warnings } : {}),
         };
         const committed = await commitManifests(writer.liveRepositories(), record, streamed.files, attachments, now);
         record.repositories = committed.written;
@@ -176,7 +177,9 @@ async function backUp(set: RepositorySet, options: BackupOptions & { chunker: Ch
           ...set.uninitialized.map((target) => ({ repository: target.name, error: { code: 'REPO_NOT_INITIALIZED', message: `repository '${target.name}' holds no repository yet`, hints: ['run `drc repo init`, then `drc sync` to copy existing backups into it'] } })),
         );
         if (record.repositories.length === 0) {
-          throw new DrcError('BACKUP_FAILED', `unable to commit backup ${record.id} to any repository`, { hints: record.missingCopies.map((copy) => `${copy.repository}: ${copy.error.message}`) });
+          throw new DrcError('BACKUP_FAILED', `unable to commit backup ${record.id} to any repository`, {
+            hints: [...record.missingCopies.map((copy) => `${copy.repository}: ${copy.error.message}`), ...new Set(record.missingCopies.flatMap((copy) => copy.error.hints))],
+          });
         }
         await recordBackupEvent(record.repositories.flatMap((name) => repositories.find((repository) => repository.name === name) ?? []), record);
         progress.report('done', streamed.bytesRead);
@@ -244,6 +247,8 @@ interface Streamed {
   attachments: Manifest['attachments'];
   tablespaces: Array<{ oid: number; location: string }>;
   bytesRead: number;
+  /** What was left out of the data directory (links, special files), for the record and the DBA. */
+  warnings?: string[];
 }
 
 async function streamBaseBackup(
@@ -337,7 +342,7 @@ async function readDataDirectory(options: BackupOptions, systemId: string, walSe
         throw error;
       }
       await chunker.finish();
-      return { start: { startLsn: copied.startLsn, timeline: copied.timeline, tablespaces: [] }, endLsn: copied.stopLsn, files: chunker.files, attachments: [], tablespaces: [], bytesRead: chunker.bytesRead };
+      return { start: { startLsn: copied.startLsn, timeline: copied.timeline, tablespaces: [] }, endLsn: copied.stopLsn, files: chunker.files, attachments: [], tablespaces: [], bytesRead: chunker.bytesRead, warnings: copied.warnings };
     } catch (error) {
       throw inPlaceBackupFailure(error, configured);
     }

@@ -1,7 +1,7 @@
 import { backupRecordSchema, type BackupRecord } from '../../repo/backup-record.js';
 import { DrcError } from '../../../shared/errors.js';
-import { manifestObjectName, type Manifest } from '../../repo/manifest.js';
-import { readFromFirstSound } from '../../repo/object-source.js';
+import { decodeManifest, manifestObjectName, type Manifest } from '../../repo/manifest.js';
+import { isUnusableCopy, readFromFirstSound, recordFallback } from '../../repo/object-source.js';
 import type { Repository } from '../../repo/repository.js';
 import { forEachConcurrent } from '../../parallel.js';
 
@@ -13,7 +13,7 @@ const manifestReads = 8;
  */
 export interface CatalogEntry {
   readonly record: BackupRecord;
-  /** Repositories holding a manifest (a complete copy) of this backup. */
+  /** Repositories holding a manifest (a complete copy) of this backup that authenticates. */
   readonly repositories: string[];
 }
 
@@ -26,10 +26,12 @@ export function recordOf(manifest: Manifest, repository: string): BackupRecord {
 }
 
 /**
- * Every backup in any of the repositories, oldest first, with the repositories holding it.
- * Each manifest is read from the first holder whose copy is sound: a damaged copy in one
- * repository is passed over for another's and logged in the set's fallbacks, never a
- * reason to be unable to list (or so to restore, expire, report status).
+ * Every backup in any of the repositories, oldest first, with the repositories holding a
+ * sound copy of it. Every copy of each manifest is read, each from its own repository: a
+ * copy counts (for 3-2-1, for where a restore may read) only when it authenticates, since
+ * a manifest that does not is a backup that repository cannot restore. A damaged copy is
+ * logged in the set's fallbacks, naming the repository whose copy served instead, and is
+ * never a reason to be unable to list (or so to restore, expire, report status).
  */
 export async function listBackups(repositories: readonly Repository[]): Promise<CatalogEntry[]> {
   const holders = new Map<string, Repository[]>();
@@ -41,10 +43,36 @@ export async function listBackups(repositories: readonly Repository[]): Promise<
   await forEachConcurrent(holders, manifestReads, async ([id, copies]) => {
     const first = copies[0];
     if (!first) return;
-    const record = await readFromFirstSound(manifestObjectName(id), copies, async (repository) => recordOf(await repository.readManifest(id), repository.name), first.set.fallbacks);
-    entries.push({ record, repositories: copies.map((repository) => repository.name).sort() });
+    const name = manifestObjectName(id);
+    const reads = await Promise.all(copies.map((repository) => readOwnCopy(repository, name)));
+    const readOf = (repository: Repository): CopyRead => reads[copies.indexOf(repository)] ?? { error: new DrcError('INTERNAL', `no read of '${name}' in '${repository.name}'`) };
+    // Throws, naming every damaged or vanished copy, when no copy is sound.
+    const record = await readFromFirstSound(name, copies, (repository) => {
+      const read = readOf(repository);
+      return read.error ? Promise.reject(read.error) : Promise.resolve(read.record);
+    }, first.set.fallbacks);
+    const sound = copies.filter((repository) => readOf(repository).error === undefined);
+    const servedBy = sound[0]?.name ?? first.name;
+    // Damage in a copy after the one that served is as much a finding as damage before it.
+    for (const repository of copies) {
+      const { error } = readOf(repository);
+      if (error) recordFallback(first.set.fallbacks, { object: name, failed: repository.name, usedInstead: servedBy, reason: error.message });
+    }
+    entries.push({ record, repositories: sound.map((repository) => repository.name).sort() });
   });
   return entries.sort((a, b) => a.record.stoppedAt.localeCompare(b.record.stoppedAt));
+}
+
+type CopyRead = { record: BackupRecord; error?: undefined } | { record?: undefined; error: DrcError };
+
+/** One repository's own copy of a manifest, never another member's (as `readManifest` would give): whether that copy is sound is the question. */
+async function readOwnCopy(repository: Repository, name: string): Promise<CopyRead> {
+  try {
+    return { record: recordOf(decodeManifest(await repository.readObject(name), repository.name, name), repository.name) };
+  } catch (error) {
+    if (!isUnusableCopy(error)) throw error;
+    return { error };
+  }
 }
 
 /** The newest backup, its manifest read from the first repository holding a sound copy. */

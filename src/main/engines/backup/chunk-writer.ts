@@ -91,8 +91,10 @@ export class ChunkWriter {
 
   private assertSomeRepositoryLive(): void {
     if (this.live().length > 0) return;
-    const reasons = [...this.failures()].map(([name, error]) => `${name}: ${error.message}`);
-    throw new DrcError('BACKUP_FAILED', 'unable to write the backup to any repository', { hints: reasons });
+    const failures = [...this.failures()];
+    // What failed in each repository, then what the storage layer advises (network, credentials, space), once each.
+    const reasons = failures.map(([name, error]) => `${name}: ${error.message}`);
+    throw new DrcError('BACKUP_FAILED', 'unable to write the backup to any repository', { hints: [...reasons, ...new Set(failures.flatMap(([, error]) => error.hints))] });
   }
 
   /** Whether every repository still receiving this backup holds (or is being sent) this chunk. */

@@ -29,6 +29,8 @@ export interface DataDirectoryBackup {
   readonly stopLsn: Lsn;
   readonly timeline: number;
   readonly bytesTotal: number;
+  /** What was left out that a DBA may miss on restore: links and special files, each with why. */
+  readonly warnings: string[];
 }
 
 /** Directories kept empty, as BASE_BACKUP keeps them: their content is rebuilt or meaningless on restore. */
@@ -149,7 +151,8 @@ export async function copyDataDirectory(
     }
   };
 
-  await walk(dataDirectory, '', options.sink, copyFile);
+  const warnings: string[] = [];
+  await walk(dataDirectory, '', options.sink, copyFile, warnings);
 
   const stopped = await client.query<{ lsn: string; labelfile: string; spcmapfile: string | null }>('SELECT lsn::text AS lsn, labelfile, spcmapfile FROM pg_backup_stop(false)');
   const stop = stopped.rows[0];
@@ -182,11 +185,20 @@ export async function copyDataDirectory(
     });
   }
   await client.query('SELECT pg_drop_replication_slot($1)', [slot]);
-  return { startLsn, stopLsn, timeline, bytesTotal };
+  return { startLsn, stopLsn, timeline, bytesTotal, warnings };
 }
 
-/** Every entry under `directory`, sorted by name (so bundles of small files come out the same each time). */
-async function walk(root: string, relative: string, sink: DataDirectorySink, copyFile: (path: string, relative: string) => Promise<void>): Promise<void> {
+/**
+ * Every entry under `directory`, sorted by name (so bundles of small files come out the same
+ * each time). Links are treated as BASE_BACKUP treats them, so that a backup read in place
+ * restores exactly as a streamed one of the same cluster: pg_wal, which initdb --waldir makes
+ * a link to another disk, is held as a directory (its segments come after pg_backup_stop);
+ * a tablespace link in pg_tblspc is kept as a link; any other link, and any special file
+ * (socket, FIFO, device), is skipped with a warning ("skipping special file"). Following
+ * such a link instead would copy what lies outside the data directory into the backup, and
+ * a restore would then write it inside the target as if it had always been there.
+ */
+async function walk(root: string, relative: string, sink: DataDirectorySink, copyFile: (path: string, relative: string) => Promise<void>, warnings: string[]): Promise<void> {
   const here = relative === '' ? root : join(root, relative);
   let names: string[];
   try {
@@ -210,13 +222,18 @@ async function walk(root: string, relative: string, sink: DataDirectorySink, cop
       await sink.onEntry(directoryEntry(inside, info.mode, info.mtimeMs));
       await sink.onEntryEnd(directoryEntry(inside, info.mode, info.mtimeMs));
       if (relative === '' && name === 'pg_wal') await walkWalDirectories(path, sink);
-      else if (!(relative === '' && emptiedDirectories.has(name))) await walk(root, inside, sink, copyFile);
-    } else if (info.isSymbolicLink()) {
+      else if (!(relative === '' && emptiedDirectories.has(name))) await walk(root, inside, sink, copyFile, warnings);
+    } else if (info.isSymbolicLink() && relative === 'pg_tblspc') {
       const link: TarEntry = { path: inside, type: 'symlink', size: 0, mode: info.mode & 0o7777, mtime: wholeSeconds(info.mtimeMs), linkTarget: await readlink(path) };
       await sink.onEntry(link);
       await sink.onEntryEnd(link);
+    } else if (info.isSymbolicLink()) {
+      const target = await readlink(path).catch(() => 'an unreadable target');
+      warnings.push(`skipped '${inside}', a link to '${target}': as PostgreSQL's own base backup does, only pg_wal and tablespace links are backed up; a restore will not have it, so keep what it points to backed up on its own (or move it into the data directory)`);
     } else if (info.isFile()) {
       await copyFile(path, inside);
+    } else {
+      warnings.push(`skipped '${inside}', a special file (socket, FIFO or device), as PostgreSQL's own base backup does`);
     }
   }
 }

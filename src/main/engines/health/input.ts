@@ -2,6 +2,7 @@ import type { ObjectivesConfig } from '../../../shared/config.js';
 import type { SchedulerOverview } from '../../../shared/contract/schedule.js';
 import type { ClusterHealth, MediaKind, RepositoryHealth } from '../../../shared/contract/status.js';
 import type { RepositoryEvent } from '../../repo/events.js';
+import type { Fallback } from '../../repo/object-source.js';
 import type { CatalogEntry } from '../backup/catalog.js';
 import type { RepositoryWalStatus } from '../wal/status.js';
 
@@ -29,4 +30,6 @@ export interface HealthInput {
   /** Event history (the window `historySince` asks for), in any order. */
   readonly events: readonly RepositoryEvent[];
   readonly schedule: SchedulerOverview;
+  /** Copies that were damaged or gone while the above was read, each served from another repository instead. */
+  readonly damagedCopies?: readonly Fallback[];
 }

@@ -1,6 +1,7 @@
 import type { ObjectivesConfig } from '../../../shared/config.js';
 import type { Alert, HealthReport } from '../../../shared/contract/status.js';
 import type { RepositoryEvent } from '../../repo/events.js';
+import type { Fallback } from '../../repo/object-source.js';
 
 /**
  * A health rule: a pure function from what was observed to the alerts it raises (none
@@ -11,6 +12,8 @@ export interface RuleInput {
   readonly now: Date;
   readonly objectives: ObjectivesConfig;
   readonly events: readonly RepositoryEvent[];
+  /** Copies found damaged or gone while observing (and read from another repository). */
+  readonly damagedCopies?: readonly Fallback[];
 }
 
 export type HealthRule = (input: RuleInput) => Alert[];

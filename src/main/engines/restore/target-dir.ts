@@ -1,7 +1,8 @@
 import { constants } from 'node:fs';
-import { access, mkdir, readdir, realpath, stat, statfs } from 'node:fs/promises';
+import { access, mkdir, readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { DrcError } from '../../../shared/errors.js';
+import { pseudoFilesystem } from '../../storage/pseudo-filesystem.js';
 
 /** Whether a restore may write into a directory, found without creating or changing anything. */
 export type TargetDirectoryCheck =
@@ -98,49 +99,6 @@ export async function prepareTargetDirectory(targetDir: string): Promise<void> {
 }
 
 export const walDirectory = (targetDir: string): string => join(targetDir, 'pg_wal');
-
-/**
- * Kernel file systems, by their statfs magic numbers (linux/magic.h): procfs, sysfs,
- * devpts, cgroup v1 and v2, debugfs, tracefs, securityfs, configfs, bpffs, pstore,
- * efivarfs, mqueue, nsfs, selinuxfs, fusectl, binfmt_misc.
- */
-const pseudoFilesystems = new Map<number, string>([
-  [0x9fa0, 'procfs'],
-  [0x62656572, 'sysfs'],
-  [0x1cd1, 'devpts'],
-  [0x27e0eb, 'cgroupfs'],
-  [0x63677270, 'cgroup2fs'],
-  [0x64626720, 'debugfs'],
-  [0x74726163, 'tracefs'],
-  [0x73636673, 'securityfs'],
-  [0x62656570, 'configfs'],
-  [0xcafe4a11, 'bpffs'],
-  [0x6165676c, 'pstore'],
-  [0xde5e81e4, 'efivarfs'],
-  [0x19800202, 'mqueue'],
-  [0x6e736673, 'nsfs'],
-  [0xf97cff8c, 'selinuxfs'],
-  [0x65735543, 'fusectl'],
-  [0x42494e4d, 'binfmt_misc'],
-]);
-
-const kernelRoots = [
-  ['/proc', 'procfs'],
-  ['/sys', 'sysfs'],
-  ['/dev', 'devtmpfs'],
-] as const;
-
-/**
- * The kernel file system `directory` lies on, or undefined for one that stores files.
- * /dev is a devtmpfs, which statfs cannot tell from an ordinary tmpfs, so /proc, /sys and
- * /dev are also refused by where they are (after links are resolved), on every system.
- */
-async function pseudoFilesystem(directory: string): Promise<string | undefined> {
-  const real = await realpath(directory).catch(() => directory);
-  for (const [root, name] of kernelRoots) if (real === root || real.startsWith(`${root}/`)) return `${name} (${root})`;
-  const info = await statfs(real).catch(() => undefined);
-  return info === undefined ? undefined : pseudoFilesystems.get(info.type >>> 0);
-}
 
 function refused(code: 'RESTORE_TARGET_NOT_EMPTY' | 'RESTORE_TARGET_IN_USE' | 'RESTORE_TARGET_UNREACHABLE', message: string, hint: string): TargetDirectoryCheck {
   return { ready: false, refusal: new DrcError(code, message, { hints: [hint] }) };

@@ -7,6 +7,7 @@ import { activeLeases, describeLease, leaseOnBackup, leaseOnWal, type LeaseRecor
 import { describeHolder, readLock, type RepositoryLock } from '../../repo/locks.js';
 import { backupIdOf, manifestObjectName, referencedChunks } from '../../repo/manifest.js';
 import { chunkIdOf, chunkObjectName, objectPrefixes } from '../../repo/objects.js';
+import { describeFallback } from '../../repo/object-source.js';
 import { lockAll, releaseAll, writeLock, type Repository } from '../../repo/repository.js';
 import type { RepositorySet } from '../../repo/repository-set.js';
 import { listWalObjects, type WalObject } from '../../repo/wal-archive.js';
@@ -58,6 +59,7 @@ export async function runExpiry(set: RepositorySet, options: ExpiryOptions): Pro
     ok: set.unreachable.length === 0 && repositories.every((result) => result.status === 'planned' || result.status === 'expired'),
     repositories,
     unreachable: set.unreachable.map((entry) => ({ repository: entry.target.name, message: entry.error.message })),
+    warnings: set.fallbacks.map(describeFallback),
   };
 }
 

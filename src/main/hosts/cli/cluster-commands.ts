@@ -172,6 +172,7 @@ function formatBackup(record: BackupRecord): string {
     `  read ${formatBytes(record.bytesRead)}, new ${formatBytes(record.bytesNew)}, stored ${formatBytes(record.bytesStored)} across repositories`,
     `  complete copies: ${record.repositories.join(', ')}`,
     ...record.missingCopies.map((copy) => `  MISSING copy in '${copy.repository}': ${copy.error.message}`),
+    ...(record.warnings ?? []).map((warning) => `  WARNING ${warning}`),
   ];
   return lines.join('\n');
 }

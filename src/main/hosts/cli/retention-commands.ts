@@ -26,6 +26,7 @@ function formatReport(report: ExpireReport): string {
   ];
   for (const repository of report.repositories) lines.push(...formatRepository(repository, report.dryRun));
   for (const entry of report.unreachable) lines.push(`${entry.repository}: UNREACHABLE — ${entry.message}`);
+  for (const warning of report.warnings) lines.push(`WARNING ${warning}`);
   return lines.join('\n');
 }
 
