@@ -1,5 +1,6 @@
 import type { Alert, Compliance321, MediaKind } from '../../../shared/contract/status.js';
 import type { RuleInput } from './rule.js';
+import { raise } from './alert-codes.js';
 
 /**
  * 3-2-1 for a set of copies: at least 3 copies counting production, on at least 2 kinds
@@ -25,23 +26,9 @@ export function compliance321(holders: ReadonlyArray<{ media: MediaKind; offsite
 export function notKept321({ report }: RuleInput): Alert[] {
   const configuration = report.compliance.configuration;
   if (!configuration.compliant) {
-    return [
-      {
-        severity: 'warning',
-        code: 'CONFIG_NOT_321',
-        message: `the configured repositories cannot keep 3-2-1: ${configuration.shortfalls.join('; ')}`,
-        hint: 'add repositories so there are 3 copies counting production, on 2 kinds of media, 1 offsite (e.g. a USB drive and a cloud bucket)',
-      },
-    ];
+    return [raise('CONFIG_NOT_321', `the configured repositories cannot keep 3-2-1: ${configuration.shortfalls.join('; ')}`)];
   }
   const newest = report.compliance.recoveryPoints.at(-1);
   if (!newest || newest.compliance.compliant) return [];
-  return [
-    {
-      severity: 'warning',
-      code: 'RECOVERY_POINT_NOT_321',
-      message: `the newest backup ${newest.backupId} is not kept 3-2-1: ${newest.compliance.shortfalls.join('; ')}`,
-      hint: 'copy it to the missing repositories with `drc sync`',
-    },
-  ];
+  return [raise('RECOVERY_POINT_NOT_321', `the newest backup ${newest.backupId} is not kept 3-2-1: ${newest.compliance.shortfalls.join('; ')}`)];
 }

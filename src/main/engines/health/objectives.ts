@@ -7,6 +7,7 @@ import { restoreTestFigures } from './history.js';
 import type { HealthInput } from './input.js';
 import type { RuleInput } from './rule.js';
 import { durationInWords } from './wording.js';
+import { raise } from './alert-codes.js';
 
 /** How many recent successful restore tests the RTO estimate considers (it takes the slowest). */
 const rtoSampleSize = 3;
@@ -81,17 +82,10 @@ export function estimateRto(events: readonly RepositoryEvent[], backups: readonl
 export function rpoBreached({ report }: RuleInput): Alert[] {
   const { rpo } = report.objectives;
   if (rpo.seconds === undefined) {
-    return [{ severity: 'critical', code: 'NO_RECOVERY_POINT', message: 'no repository holds a backup to restore from', hint: 'run `drc backup` now, and keep `drc daemon` running for daily backups' }];
+    return [raise('NO_RECOVERY_POINT', 'no repository holds a backup to restore from')];
   }
   if (rpo.met) return [];
-  return [
-    {
-      severity: 'critical',
-      code: 'RPO_BREACHED',
-      message: `the newest recoverable point is ${durationInWords(rpo.seconds)} old (objective ${durationInWords(rpo.goalSeconds)})`,
-      hint: 'check that WAL streaming runs (`drc daemon` or `drc wal stream`) and that the server is reachable',
-    },
-  ];
+  return [raise('RPO_BREACHED', `the newest recoverable point is ${durationInWords(rpo.seconds)} old (objective ${durationInWords(rpo.goalSeconds)})`)];
 }
 
 /** RPO_BREACHED_REPOSITORY: the objective is met overall, but one repository lags (only then worth its own alert). */
@@ -100,15 +94,7 @@ export function rpoBreachedInRepository({ report }: RuleInput): Alert[] {
   if (!rpo.met) return [];
   return rpo.repositories.flatMap((entry): Alert[] =>
     entry.seconds !== undefined && !entry.met
-      ? [
-          {
-            severity: 'warning',
-            code: 'RPO_BREACHED_REPOSITORY',
-            repository: entry.repository,
-            message: `repository '${entry.repository}' reaches only ${durationInWords(entry.seconds)} back (objective ${durationInWords(rpo.goalSeconds)})`,
-            hint: `keep it connected while WAL streams, or fill it from a fresher repository with \`drc sync --from … --to ${entry.repository}\``,
-          },
-        ]
+      ? [raise('RPO_BREACHED_REPOSITORY', `repository '${entry.repository}' reaches only ${durationInWords(entry.seconds)} back (objective ${durationInWords(rpo.goalSeconds)})`, { repository: entry.repository })]
       : [],
   );
 }
@@ -117,15 +103,8 @@ export function rpoBreachedInRepository({ report }: RuleInput): Alert[] {
 export function rtoBreached({ report }: RuleInput): Alert[] {
   const { rto } = report.objectives;
   if (rto.estimateSeconds === undefined) {
-    return [{ severity: 'warning', code: 'RTO_UNKNOWN', message: 'no successful restore test is recorded, so the time to recover is unknown', hint: 'run a restore test (`drc restore-test`); the scheduler runs one after each daily full backup' }];
+    return [raise('RTO_UNKNOWN', 'no successful restore test is recorded, so the time to recover is unknown')];
   }
   if (rto.met) return [];
-  return [
-    {
-      severity: 'critical',
-      code: 'RTO_BREACHED',
-      message: `a restore is estimated to take ${durationInWords(rto.estimateSeconds)} (objective ${durationInWords(rto.goalSeconds)})`,
-      hint: 'restore from a local or removable repository rather than the cloud, keep the newest full backup close, or revise objectives.rtoMinutes with the business',
-    },
-  ];
+  return [raise('RTO_BREACHED', `a restore is estimated to take ${durationInWords(rto.estimateSeconds)} (objective ${durationInWords(rto.goalSeconds)})`)];
 }

@@ -5,7 +5,7 @@ import { compliance321, notKept321 } from './compliance.js';
 import { latestEvent, latestRestoreTests, touched, verifyEntries } from './history.js';
 import type { HealthInput } from './input.js';
 import { computeObjectives, rpoBreached, rpoBreachedInRepository, rtoBreached } from './objectives.js';
-import { missingCopy, removableNotSeen, removableNotVerified, repositoryDamaged, repositoryFailing, repositoryNotInitialized, walGap } from './repositories.js';
+import { copyDamaged, missingCopy, removableNotSeen, removableNotVerified, repositoryDamaged, repositoryFailing, repositoryNotInitialized, walGap } from './repositories.js';
 import { restoreTestFailed } from './restore-tests.js';
 import { day, type HealthRule, type RuleInput } from './rule.js';
 import { jobFailed, schedulerNotRunning } from './schedule.js';
@@ -28,6 +28,7 @@ export const healthRules: readonly HealthRule[] = [
   repositoryFailing,
   repositoryNotInitialized,
   repositoryDamaged,
+  copyDamaged,
   walGap,
   removableNotSeen,
   removableNotVerified,
@@ -52,7 +53,7 @@ export function buildHealthReport(input: HealthInput): HealthReport {
     backups: backupSuccess(input.events, input.now),
     schedule: input.schedule,
   };
-  return { ...report, alerts: alerts({ report, now: input.now, objectives: input.objectives, events: input.events }) };
+  return { ...report, alerts: alerts({ report, now: input.now, objectives: input.objectives, events: input.events, damagedCopies: input.damagedCopies ?? [] }) };
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Alert, RepositoryHealth } from '../../../shared/contract/status.js';
 import { latestEvent, verifyEntries } from './history.js';
 import { day, type RuleInput } from './rule.js';
+import { raise } from './alert-codes.js';
 
 /** One alert (or none) per repository. */
 function perRepository(input: RuleInput, judge: (repository: RepositoryHealth) => Alert | undefined): Alert[] {
@@ -15,21 +16,9 @@ export function repositoryFailing(input: RuleInput): Alert[] {
     const name = repository.repository;
     // Reachable, but its header does not parse or authenticate: the others serve without it, and the fix is not the network.
     if (repository.error?.code === 'REPO_HEADER_INVALID') {
-      return {
-        severity: 'critical',
-        code: 'REPOSITORY_HEADER_DAMAGED',
-        repository: name,
-        message: `repository '${name}' is not used: ${repository.error.message}`,
-        hint: `the other repositories serve meanwhile; run \`drc repo init\` to rewrite its drc-repo.json from a good copy, then \`drc verify --repo ${name}\``,
-      };
+      return raise('REPOSITORY_HEADER_DAMAGED', `repository '${name}' is not used: ${repository.error.message}`, { repository: name });
     }
-    return {
-      severity: 'critical',
-      code: 'REPOSITORY_FAILING',
-      repository: name,
-      message: `repository '${name}' cannot be reached: ${repository.error?.message ?? 'unknown error'}`,
-      hint: 'check its network, credentials or disk; backups go on without it and `drc sync` fills it afterwards',
-    };
+    return raise('REPOSITORY_FAILING', `repository '${name}' cannot be reached: ${repository.error?.message ?? 'unknown error'}`, { repository: name });
   });
 }
 
@@ -38,7 +27,7 @@ export function repositoryNotInitialized(input: RuleInput): Alert[] {
   return perRepository(input, (repository) => {
     if (repository.state !== 'uninitialized') return undefined;
     const name = repository.repository;
-    return { severity: 'warning', code: 'REPOSITORY_NOT_INITIALIZED', repository: name, message: `repository '${name}' holds no repository yet`, hint: `run \`drc repo init --repo ${name}\`, then \`drc sync --from … --to ${name}\`` };
+    return raise('REPOSITORY_NOT_INITIALIZED', `repository '${name}' holds no repository yet`, { repository: name });
   });
 }
 
@@ -50,14 +39,21 @@ export function repositoryDamaged(input: RuleInput): Alert[] {
     const lastVerify = latestEvent(input.events, (event) => verified(event) !== undefined);
     const result = lastVerify ? verified(lastVerify) : undefined;
     if (!lastVerify || !result || result.problems <= result.repaired) return undefined;
-    return {
-      severity: 'critical',
-      code: 'REPOSITORY_DAMAGED',
-      repository: name,
-      message: `the last verify (${lastVerify.time}) found ${String(result.problems - result.repaired)} damaged or missing object(s) in '${name}'`,
-      hint: 'run `drc verify --repair` to rewrite them from a good copy',
-    };
+    return raise('REPOSITORY_DAMAGED', `the last verify (${lastVerify.time}) found ${String(result.problems - result.repaired)} damaged or missing object(s) in '${name}'`, { repository: name });
   });
+}
+
+/**
+ * COPY_DAMAGED: reading for this report met a copy that is damaged or gone in one
+ * repository and used another's. Nothing failed, so nothing else would say it; until it is
+ * repaired that object has one copy fewer than the report's 3-2-1 figures assume elsewhere.
+ */
+export function copyDamaged(input: RuleInput): Alert[] {
+  const byRepository = new Map<string, string[]>();
+  for (const fallback of input.damagedCopies ?? []) byRepository.set(fallback.failed, [...(byRepository.get(fallback.failed) ?? []), fallback.object]);
+  return [...byRepository].map(([name, objects]) =>
+    raise('COPY_DAMAGED', `${String(objects.length)} object(s) in '${name}' are damaged or missing and were read from another repository: ${objects.slice(0, 3).join(', ')}${objects.length > 3 ? ', …' : ''}`, { repository: name }),
+  );
 }
 
 /** WAL_GAP: point-in-time recovery from this repository stops at its first missing segment. */
@@ -65,13 +61,7 @@ export function walGap(input: RuleInput): Alert[] {
   return perRepository(input, (repository) => {
     if (repository.walGaps === 0) return undefined;
     const name = repository.repository;
-    return {
-      severity: 'critical',
-      code: 'WAL_GAP',
-      repository: name,
-      message: `repository '${name}' misses ${String(repository.walGaps)} WAL segment(s): point-in-time recovery from it stops at the first gap`,
-      hint: `fill it from another repository with \`drc sync --from … --to ${name}\`, or take a new full backup`,
-    };
+    return raise('WAL_GAP', `repository '${name}' misses ${String(repository.walGaps)} WAL segment(s): point-in-time recovery from it stops at the first gap`, { repository: name });
   });
 }
 
@@ -83,13 +73,7 @@ export function removableNotSeen(input: RuleInput): Alert[] {
     const seen = repository.lastSeen === undefined ? undefined : Date.parse(repository.lastSeen);
     if (seen !== undefined && input.now.getTime() - seen <= input.objectives.removableUnseenDays * day) return undefined;
     const name = repository.repository;
-    return {
-      severity: 'warning',
-      code: 'REMOVABLE_NOT_SEEN',
-      repository: name,
-      message: `removable medium '${name}' has not been connected for more than ${days} days${repository.lastSeen ? ` (last seen ${repository.lastSeen})` : ''}`,
-      hint: `plug it in so the newest backups reach it (\`drc sync --from … --to ${name}\`), then take it back offsite`,
-    };
+    return raise('REMOVABLE_NOT_SEEN', `removable medium '${name}' has not been connected for more than ${days} days${repository.lastSeen ? ` (last seen ${repository.lastSeen})` : ''}`, { repository: name });
   });
 }
 
@@ -102,13 +86,7 @@ export function removableNotVerified(input: RuleInput): Alert[] {
     const verifiedOrLabelled = repository.lastVerified ?? repository.medium?.firstUsed;
     if (verifiedOrLabelled !== undefined && input.now.getTime() - Date.parse(verifiedOrLabelled) <= input.objectives.removableUnseenDays * day) return undefined;
     const name = repository.repository;
-    return {
-      severity: 'warning',
-      code: 'REMOVABLE_NOT_VERIFIED',
-      repository: name,
-      message: `removable medium '${name}' has not been verified for more than ${days} days${repository.lastVerified ? ` (last verified ${repository.lastVerified})` : ''}`,
-      hint: `plug it in and run \`drc verify --repo ${name}\`: sticks fail silently`,
-    };
+    return raise('REMOVABLE_NOT_VERIFIED', `removable medium '${name}' has not been verified for more than ${days} days${repository.lastVerified ? ` (last verified ${repository.lastVerified})` : ''}`, { repository: name });
   });
 }
 
@@ -118,11 +96,11 @@ export function missingCopy({ report }: RuleInput): Alert[] {
   if (!newest) return [];
   return report.repositories
     .filter((repository) => repository.state === 'ok' && !newest.repositories.includes(repository.repository))
-    .map((repository) => ({
-      severity: 'warning',
-      code: 'MISSING_COPY',
-      repository: repository.repository,
-      message: `the newest backup ${newest.backupId} has no copy in '${repository.repository}'`,
-      hint: `run \`drc sync --from ${newest.repositories[0] ?? '…'} --to ${repository.repository}\``,
-    }));
+    .map((repository) =>
+      raise('MISSING_COPY', `the newest backup ${newest.backupId} has no copy in '${repository.repository}'`, {
+        repository: repository.repository,
+        // The remedy names a repository that holds it, when one does.
+        ...(newest.repositories[0] === undefined ? {} : { hint: `run \`drc sync --from ${newest.repositories[0]} --to ${repository.repository}\`` }),
+      }),
+    );
 }
