@@ -9,7 +9,7 @@ import { createContext } from '../../src/main/services/context.js';
 import { streamWalForever } from '../../src/main/services/wal.js';
 import { drc, type CliRun } from '../support/cli.js';
 import { writeTestConfig, type DrcTestConfig } from '../support/drc-config.js';
-import { makeTempDir, startCluster, startClusterFromDataDir, stopAllClusters, type TestCluster } from '../support/postgres.js';
+import { makeTempDir, startCluster, startPromotedCopy, stopAllClusters, type TestCluster } from '../support/postgres.js';
 
 process.env.DRC_TEST_PASSPHRASE = 'restore targets test';
 afterAll(stopAllClusters);
@@ -75,17 +75,8 @@ describe('restore targets on PostgreSQL 17', () => {
   };
 
   const batchesIn = async (target: string): Promise<number[]> => {
-    const copy = await startClusterFromDataDir(target, 17);
+    const copy = await startPromotedCopy(target, 17);
     try {
-      // Hot standby accepts connections before recovery ends: wait for the promotion that reaching the target brings.
-      const deadline = Date.now() + 60_000;
-      let recovering = true;
-      while (recovering && Date.now() < deadline) {
-        const [recovery] = await copy.sql<{ recovering: boolean }>('SELECT pg_is_in_recovery() AS recovering');
-        recovering = recovery?.recovering !== false;
-        if (recovering) await sleep(200);
-      }
-      expect(recovering).toBe(false);
       const rows = await copy.sql<{ batch: number }>('SELECT DISTINCT batch FROM rsvp ORDER BY batch');
       return rows.map((row) => row.batch);
     } finally {

@@ -26,10 +26,37 @@ export const walSummarySchema = z.object({
   lastCommitTime: z.string().optional(),
   commits: z.number().int(),
   restorePoints: z.array(z.object({ name: z.string(), lsn: z.string(), time: z.string() })),
+  /**
+   * The transactions whose COMMIT or ABORT record (prepared ones included) ends in this segment, as the
+   * 32-bit xids the records hold, in sorted runs [first, last]: where `recovery_target_xid` can stop.
+   * Absent in summaries written before DR Console recorded it: such a segment's transactions are unknown.
+   */
+  endedXids: z.array(z.tuple([z.number().int(), z.number().int()])).optional(),
   /** A restore point or commit that starts here and ends in the next segment, as far as this one holds it (see `postgres/wal/reader.ts`). */
   continuedRecord: z.object({ lsn: z.string(), head: z.string() }).optional(),
 });
 export type WalSummary = z.infer<typeof walSummarySchema>;
+
+/**
+ * Whether the transaction with this 32-bit xid ended in the summarized segment; undefined
+ * when the summary predates the record of ended transactions. Binary search over the runs:
+ * a busy segment has hundreds of them.
+ */
+export function endsTransaction(summary: WalSummary, xid: number): boolean | undefined {
+  const runs = summary.endedXids;
+  if (runs === undefined) return undefined;
+  let low = 0;
+  let high = runs.length - 1;
+  while (low <= high) {
+    const middle = (low + high) >> 1;
+    const run = runs[middle];
+    if (!run) return false;
+    if (xid < run[0]) high = middle - 1;
+    else if (xid > run[1]) low = middle + 1;
+    else return true;
+  }
+  return false;
+}
 
 const timelineDir = (timeline: number): string => `wal/${timeline.toString(16).toUpperCase().padStart(8, '0')}/`;
 

@@ -56,6 +56,8 @@ export interface WalIndexEntries {
   readonly lastCommitTime: Array<string | null>;
   readonly commits: Array<number | null>;
   readonly restorePoints: Array<{ segment: string; name: string; lsn: string; time: string }>;
+  /** The summaries' ended-transaction runs; absent in pages written before them, null on rows whose summary lacks them. */
+  readonly endedXids?: Array<Array<[number, number]> | null>;
 }
 
 /** One complete segment to record: its summary (null: none readable) and the bytes it occupies. */
@@ -77,6 +79,7 @@ export function toEntries(timeline: number, segments: readonly SegmentRecord[]):
     lastCommitTime: segments.map((segment) => segment.summary?.lastCommitTime ?? null),
     commits: segments.map((segment) => segment.summary?.commits ?? null),
     restorePoints: segments.flatMap((segment) => (segment.summary?.restorePoints ?? []).map((point) => ({ segment: segment.file, ...point }))),
+    endedXids: segments.map((segment) => segment.summary?.endedXids ?? null),
   };
 }
 
@@ -89,6 +92,7 @@ export function summaryAt(entries: WalIndexEntries, row: number): WalSummary | n
   if (bytes === null || bytes === undefined || endLsn === null || endLsn === undefined || commits === null || commits === undefined || segment === undefined) return null;
   const first = entries.firstCommitTime[row];
   const last = entries.lastCommitTime[row];
+  const ended = entries.endedXids?.[row];
   return {
     timeline: entries.timeline,
     segment,
@@ -99,6 +103,7 @@ export function summaryAt(entries: WalIndexEntries, row: number): WalSummary | n
     ...(last ? { lastCommitTime: last } : {}),
     commits,
     restorePoints: entries.restorePoints.filter((point) => point.segment === segment).map(({ name, lsn, time }) => ({ name, lsn, time })),
+    ...(ended ? { endedXids: ended } : {}),
   };
 }
 
@@ -148,10 +153,13 @@ function isEntries(json: unknown): json is WalIndexEntries {
     column(entries.firstCommitTime, rows, isString, true) &&
     column(entries.lastCommitTime, rows, isString, true) &&
     column(entries.commits, rows, isInt, true) &&
+    (entries.endedXids === undefined || column(entries.endedXids, rows, isXidRuns, true)) &&
     Array.isArray(entries.restorePoints) &&
     entries.restorePoints.every((point) => restorePointSchema.safeParse(point).success)
   );
 }
+
+const isXidRuns = (value: unknown): boolean => Array.isArray(value) && value.every((run) => Array.isArray(run) && run.length === 2 && isInt(run[0]) && isInt(run[1]));
 
 const restorePointSchema = z.object({ segment: z.string(), name: z.string(), lsn: z.string(), time: z.string() });
 

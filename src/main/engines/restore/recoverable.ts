@@ -1,5 +1,6 @@
 import { formatLsn, parseLsn, segmentFileName, segmentNumber, segmentStart, type Lsn } from '../../postgres/lsn.js';
 import type { CatalogEntry } from '../backup/catalog.js';
+import { endsTransaction } from '../../repo/wal-archive.js';
 import type { SegmentHoldings, WalCatalog } from '../wal/catalog.js';
 
 /**
@@ -22,6 +23,13 @@ export interface WalCut {
   /** The segment file name that is missing in every repository. */
   readonly file: string;
 }
+
+/** Where recovery meets the COMMIT or ABORT record of a transaction, as the WAL summaries tell. */
+export type TransactionEnd =
+  | { readonly kind: 'ends'; readonly timeline: number; readonly segment: bigint }
+  /** Not listed in any summary that records ended transactions, but `unchecked` segments have summaries that predate it (or none). */
+  | { readonly kind: 'unknown'; readonly unchecked: number }
+  | { readonly kind: 'absent' };
 
 interface PathStep {
   readonly timeline: number;
@@ -118,6 +126,22 @@ export class RecoverableWindow {
       return undefined;
     })();
     return this.newestCommit;
+  }
+
+  /**
+   * The first segment recovery replays in which the transaction with this 32-bit xid ends.
+   * Read from the backup forward and stopped at the first hit: a target in the first hour
+   * reads an hour of summaries, not the month the archive holds; only a refusal reads them all.
+   */
+  async transactionEnd(xid: number): Promise<TransactionEnd> {
+    let unchecked = 0;
+    for (const entry of this.replayed) {
+      const summary = await this.catalog.summary(entry.timeline, entry.holding, entry.holding.complete.length === 0);
+      const ends = summary === undefined ? undefined : endsTransaction(summary, xid);
+      if (ends === true) return { kind: 'ends', timeline: entry.timeline, segment: entry.holding.segment };
+      if (ends === undefined) unchecked += 1;
+    }
+    return unchecked > 0 ? { kind: 'unknown', unchecked } : { kind: 'absent' };
   }
 
   /** Whether a restore point lies where this recovery replays it, after the backup became consistent. */

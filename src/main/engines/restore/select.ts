@@ -2,10 +2,10 @@ import type { BackupRecord } from '../../repo/backup-record.js';
 import type { RecoveryTarget } from '../../../shared/contract/restore.js';
 import { DrcError } from '../../../shared/errors.js';
 import { restorePointNameProblem } from '../../../shared/restore-point-name.js';
-import { formatLsn, parseLsn, type Lsn } from '../../postgres/lsn.js';
+import { formatLsn, parseLsn, segmentStart, type Lsn } from '../../postgres/lsn.js';
 import type { CatalogEntry } from '../backup/catalog.js';
 import type { WalCatalog } from '../wal/catalog.js';
-import { RecoverableWindow, restorePointsInWal, type RestorePointOnPath, type WalCut } from './recoverable.js';
+import { RecoverableWindow, restorePointsInWal, type RestorePointOnPath, type TransactionEnd, type WalCut } from './recoverable.js';
 
 /**
  * select: the backup to start from, and how far recovery needs WAL. The newest backup
@@ -27,6 +27,8 @@ export interface RecoveryPlan {
    * gives exactly every commit up to the target, so recovery is given no target.
    */
   readonly replayToEnd?: boolean;
+  /** What the DBA must be told about this plan: a target that could not be checked before writing. */
+  readonly warnings?: readonly string[];
 }
 
 export interface SelectOptions {
@@ -70,10 +72,22 @@ export async function selectBackup(backups: readonly CatalogEntry[], target: Rec
   }
   const window = await RecoverableWindow.of(chosen, catalog);
   const onGap = options.onGap ?? 'refuse';
-  if (!(window.gap && onGap === 'record')) await checkInWindow(window, target, catalog, onGap === 'accept');
+  const transactionEnd = target.kind === 'xid' ? await window.transactionEnd(recordedXid(target.xid)) : undefined;
+  if (!(window.gap && onGap === 'record')) await checkInWindow(window, target, catalog, onGap === 'accept', transactionEnd);
   const newest = target.kind === 'time' ? await window.newestCommitTime() : undefined;
   const replayToEnd = newest !== undefined && target.kind === 'time' && Date.parse(target.time) === Date.parse(newest);
-  return { backup: chosen, window, ...walBounds(target, chosen.record), acceptsGap: onGap !== 'refuse', ...(replayToEnd ? { replayToEnd } : {}) };
+  const warnings =
+    transactionEnd?.kind === 'unknown'
+      ? [`${describeTarget(target)} could not be checked before restoring: ${String(transactionEnd.unchecked)} WAL segment summar${transactionEnd.unchecked === 1 ? 'y' : 'ies'} in the window predate the record of ended transactions (or are unreadable), so all the WAL was copied; if the server stops with "recovery ended before configured recovery target was reached", the transaction did not end in the archived WAL`]
+      : [];
+  return {
+    backup: chosen,
+    window,
+    ...walBounds(target, chosen.record, transactionEnd, catalog.segmentSize),
+    acceptsGap: onGap !== 'refuse',
+    ...(replayToEnd ? { replayToEnd } : {}),
+    ...(warnings.length > 0 ? { warnings } : {}),
+  };
 }
 
 /**
@@ -111,8 +125,15 @@ function reaches(record: BackupRecord, target: RecoveryTarget): boolean {
       return Date.parse(record.stoppedAt) <= Date.parse(target.time);
     case 'lsn':
       return parseLsn(record.stopLsn) <= parseLsn(target.lsn);
-    case 'xid':
-      return record.nextXid === undefined || BigInt(record.nextXid) <= BigInt(target.xid);
+    case 'xid': {
+      if (record.nextXid === undefined) return true;
+      // nextXid is a full xid (epoch and xid, as txid_current() shows). A target given with its epoch compares whole;
+      // a plain 32-bit xid compares as PostgreSQL orders xids (TransactionIdPrecedes): modulo 2^32, within half the circle.
+      const next = BigInt(record.nextXid);
+      const xid = BigInt(target.xid);
+      if (xid > 0xffffffffn) return next <= xid;
+      return ((recordedXid(target.xid) - Number(next & 0xffffffffn)) | 0) >= 0;
+    }
     case 'name':
     case 'immediate':
     case 'latest':
@@ -121,7 +142,7 @@ function reaches(record: BackupRecord, target: RecoveryTarget): boolean {
 }
 
 /** The refusals, one per kind of target. */
-async function checkInWindow(window: RecoverableWindow, target: RecoveryTarget, catalog: WalCatalog, acceptGap: boolean): Promise<void> {
+async function checkInWindow(window: RecoverableWindow, target: RecoveryTarget, catalog: WalCatalog, acceptGap: boolean, transactionEnd: TransactionEnd | undefined): Promise<void> {
   const refuse = async (why: string, near: { time?: number; lsn?: Lsn }): Promise<never> => {
     if (window.gap) {
       throw new DrcError('WAL_MISSING', `unable to restore to ${describeTarget(target)}: ${holeMessage(window.gap)}: recovery would stop at LSN ${formatLsn(window.endLsn)}, before the target`, {
@@ -154,10 +175,26 @@ async function checkInWindow(window: RecoverableWindow, target: RecoveryTarget, 
       }
       return;
     case 'xid':
+      // Summaries that predate the record of ended transactions leave it unknown: accepted, with a warning (see selectBackup).
+      if (transactionEnd?.kind === 'absent') {
+        await refuse(`no COMMIT or ABORT of transaction ${String(recordedXid(target.xid))} is in the WAL recovery can replay (it was still running at the end of the archive, or is not one of this cluster's)`, {});
+      }
+      return;
     case 'immediate':
     case 'name':
       return;
   }
+}
+
+/**
+ * The 32-bit xid a COMMIT or ABORT record holds, from what the DBA typed: txid_current()'s
+ * 64-bit value (epoch × 2^32 + xid) or a plain xid. PostgreSQL reads recovery_target_xid
+ * the same way: check_recovery_target_xid() parses it with strtou64() and keeps it as a
+ * 32-bit TransactionId, so the epoch is dropped and recovery stops at the first record of
+ * that xid (xlogrecovery.c, recoveryStopsBefore/After compare TransactionIds).
+ */
+function recordedXid(xid: string): number {
+  return Number(BigInt(xid) & 0xffffffffn);
 }
 
 const holeMessage = (gap: WalCut): string => `the WAL of timeline ${String(gap.timeline)} has a hole at segment ${gap.file} (missing in every repository)`;
@@ -174,7 +211,7 @@ function nearestPoints(points: readonly RestorePointOnPath[], near: { time?: num
   return `restore points in that window: ${nearest.map((point) => `${JSON.stringify(point.name)} at ${point.time}`).join(', ')}`;
 }
 
-function walBounds(target: RecoveryTarget, record: BackupRecord): { walUntilLsn: Lsn | undefined; walUntilTime: Date | undefined } {
+function walBounds(target: RecoveryTarget, record: BackupRecord, transactionEnd: TransactionEnd | undefined, segmentSize: number): { walUntilLsn: Lsn | undefined; walUntilTime: Date | undefined } {
   switch (target.kind) {
     case 'time':
       return { walUntilLsn: undefined, walUntilTime: new Date(target.time) };
@@ -182,8 +219,10 @@ function walBounds(target: RecoveryTarget, record: BackupRecord): { walUntilLsn:
       return { walUntilLsn: parseLsn(target.lsn), walUntilTime: undefined };
     case 'immediate':
       return { walUntilLsn: parseLsn(record.stopLsn), walUntilTime: undefined };
-    case 'name':
     case 'xid':
+      // Through the segment where the transaction's record ends: recovery must read that record to stop at it.
+      return { walUntilLsn: transactionEnd?.kind === 'ends' ? segmentStart(transactionEnd.segment, segmentSize) : undefined, walUntilTime: undefined };
+    case 'name':
     case 'latest':
       return { walUntilLsn: undefined, walUntilTime: undefined };
   }

@@ -8,14 +8,16 @@ import { DrcError } from '../../../shared/errors.js';
 
 /**
  * Accumulates what the WAL reader found in one segment, for its summary object: commit
- * times (the RPO and the recovery window are measured in commit time, not in bytes) and
- * named restore points.
+ * times (the RPO and the recovery window are measured in commit time, not in bytes),
+ * named restore points, and the transactions that ended (so `restore --xid` can tell
+ * before writing anything whether recovery will meet the one it names).
  */
 export class SegmentSummaryBuilder {
   private firstCommit: Date | undefined;
   private lastCommit: Date | undefined;
   private commits = 0;
   private readonly restorePoints: WalSummary['restorePoints'] = [];
+  private readonly endedXids: number[] = [];
   endLsn: Lsn;
 
   constructor(
@@ -34,6 +36,7 @@ export class SegmentSummaryBuilder {
       this.firstCommit ??= event.time;
       this.lastCommit = event.time;
     }
+    if (event.kind === 'commit' || event.kind === 'abort') this.endedXids.push(event.xid);
     if (event.kind === 'restore-point' && event.name !== undefined && event.time) {
       this.restorePoints.push({ name: event.name, lsn: formatLsn(event.endLsn), time: event.time.toISOString() });
     }
@@ -55,9 +58,24 @@ export class SegmentSummaryBuilder {
       ...(this.lastCommit ? { lastCommitTime: this.lastCommit.toISOString() } : {}),
       commits: this.commits,
       restorePoints: [...this.restorePoints],
+      endedXids: xidRuns(this.endedXids),
       ...(continuedRecord === undefined || partial ? {} : { continuedRecord }),
     };
   }
+}
+
+/**
+ * Xids as sorted runs [first, last]: transactions take consecutive xids and, on a busy
+ * server, end close together, so a segment's thousands of commits fold into few runs.
+ */
+export function xidRuns(xids: readonly number[]): Array<[number, number]> {
+  const runs: Array<[number, number]> = [];
+  for (const xid of [...new Set(xids)].sort((a, b) => a - b)) {
+    const last = runs.at(-1);
+    if (last && last[1] + 1 === xid) last[1] = xid;
+    else runs.push([xid, xid]);
+  }
+  return runs;
 }
 
 /**
