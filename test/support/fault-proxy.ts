@@ -19,7 +19,9 @@ export type FaultAction =
   /** Forward, send the upstream headers (original Content-Length), n body bytes, then end the connection. */
   | { readonly truncateTo: number }
   /** Wait, then forward normally. */
-  | { readonly delayMs: number };
+  | { readonly delayMs: number }
+  /** Reset the connection once n bytes of the request body have arrived, never forwarding it: an upload cut off mid-way. */
+  | { readonly dropRequestAfterBytes: number };
 
 export interface FaultRule {
   readonly match: FaultMatch;
@@ -32,6 +34,8 @@ export interface ProxiedRequest {
   readonly method: string;
   /** Path and query, as the client sent them. */
   readonly path: string;
+  /** The fault this request got, if any: a test finds the failed request and checks the client sent it again. */
+  readonly fault?: FaultAction;
 }
 
 export interface FaultProxy {
@@ -105,11 +109,11 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
   const server = http.createServer((req, res) => {
     const method = (req.method ?? 'GET').toUpperCase();
     const path = req.url ?? '/';
-    requests.push({ method, path });
+    const action = takeRule(method, path)?.action;
+    requests.push(action === undefined ? { method, path } : { method, path, fault: action });
     // Faults destroy sockets on purpose; the resulting stream errors are expected.
     req.on('error', () => undefined);
     res.on('error', () => undefined);
-    const action = takeRule(method, path)?.action;
 
     if (action !== undefined && 'status' in action) {
       // Read the whole request first, as a server would, so the client is not cut off mid-send.
@@ -119,6 +123,14 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
         res.writeHead(action.status, { ...action.headers, 'content-length': String(body.length) });
         res.end(body);
       });
+    } else if (action !== undefined && 'dropRequestAfterBytes' in action) {
+      let received = 0;
+      req.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received >= action.dropRequestAfterBytes) req.socket.resetAndDestroy();
+      });
+      // A body shorter than the limit still loses its connection, or the client would wait for an answer forever.
+      req.on('end', () => req.socket.resetAndDestroy());
     } else if (action !== undefined && 'delayMs' in action) {
       const timer = setTimeout(() => {
         timers.delete(timer);

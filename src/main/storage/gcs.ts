@@ -1,3 +1,5 @@
+import { subscribe } from 'node:diagnostics_channel';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Readable, Writable } from 'node:stream';
 import { Storage, type File, type StorageOptions } from '@google-cloud/storage';
 import { DrcError } from '../../shared/errors.js';
@@ -90,9 +92,11 @@ interface ErrorShape {
  * The library does not notice a connection that drops in the middle of a response
  * body with a Content-Length (its HTTP layer, node-fetch 2, pipes the response without
  * forwarding the error), so a download or an upload's answer would wait forever.
- * Every transfer therefore runs under a stall guard that fails it, retryably, after
- * `stallTimeoutMs` without progress, and the library's per-request timeout is set
- * to the same value for the calls that buffer their answer.
+ * Transfers therefore watch their own HTTP requests (see `watchCutOffAnswers`) and fail,
+ * retryably, as soon as an answer is cut off; and every transfer runs under a stall
+ * guard that fails it after `stallTimeoutMs` without progress, for a connection that
+ * hangs without closing. The library's per-request timeout is set to the same value
+ * for the calls that buffer their answer.
  */
 export class GcsTarget implements StorageTarget {
   readonly name: string;
@@ -153,7 +157,7 @@ export class GcsTarget implements StorageTarget {
       metadata: { contentType: 'application/octet-stream' },
     });
     try {
-      const finished = this.transfer(stream, 'progress', 'finish');
+      const finished = this.transfer(stream, 'progress', 'finish', name);
       stream.end(body);
       await finished;
     } catch (error) {
@@ -178,7 +182,7 @@ export class GcsTarget implements StorageTarget {
     });
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     try {
-      await this.transfer(stream, 'data', 'end');
+      await this.transfer(stream, 'data', 'end', name);
     } catch (error) {
       if (isMissingObject(error)) throw objectNotFound(this.name, name);
       throw this.failure(error, 'read', name);
@@ -260,8 +264,9 @@ export class GcsTarget implements StorageTarget {
    * stream errors, or if `progress` (bytes sent or received) stops for `stallTimeoutMs`:
    * the library would otherwise wait forever for a body whose connection is gone.
    */
-  private transfer(stream: Readable | Writable, progress: 'data' | 'progress', done: 'end' | 'finish'): Promise<void> {
+  private transfer(stream: Readable | Writable, progress: 'data' | 'progress', done: 'end' | 'finish', name: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      const stopWatching = watchCutOffAnswers(this.bucketName, this.keyPrefix + name, (error) => stream.destroy(error));
       const timer = setTimeout(() => {
         stream.destroy(Object.assign(new Error(`no progress for ${String(this.stallTimeoutMs)} ms`), { code: 'ETIMEDOUT' }));
       }, this.stallTimeoutMs);
@@ -271,6 +276,7 @@ export class GcsTarget implements StorageTarget {
       stream.on(progress, onProgress);
       const settle = (error?: unknown): void => {
         clearTimeout(timer);
+        stopWatching();
         stream.off(progress, onProgress);
         if (error === undefined) resolve();
         // A failed resumable chunk rejects with the bare JSON error object; keep its status.
@@ -324,6 +330,64 @@ export class GcsTarget implements StorageTarget {
 
   private scrub(text: string): string {
     return scrubSecrets(text, this.secrets);
+  }
+}
+
+/** Transfers in progress, by `bucket/object`, each with how to fail it. */
+const transfersWaiting = new Map<string, Set<(error: Error) => void>>();
+let watchingRequests = false;
+
+/**
+ * Until the returned function is called, fails the transfer of this object as soon as the
+ * answer to one of its HTTP requests is cut off: the connection closed (reset or ended)
+ * before the whole body arrived. node-fetch 2, under the library, loses that event for a
+ * body with a Content-Length, so without this the transfer would wait for the stall guard
+ * (a minute by default) before its retry. The requests are found through Node's
+ * `http.client.request.start` diagnostics channel, by the object name in their URL.
+ */
+function watchCutOffAnswers(bucket: string, object: string, fail: (error: Error) => void): () => void {
+  if (!watchingRequests) {
+    watchingRequests = true;
+    subscribe('http.client.request.start', (message) => {
+      const { request } = message as { request: ClientRequest };
+      const key = transferKeyOf(request.path);
+      const waiting = key === undefined ? undefined : transfersWaiting.get(key);
+      if (waiting === undefined) return;
+      request.on('response', (response: IncomingMessage) => {
+        response.on('close', () => {
+          if (response.complete) return;
+          const error = Object.assign(new Error('the connection closed before the whole answer arrived'), { code: 'ECONNRESET' });
+          for (const failTransfer of waiting) failTransfer(error);
+        });
+      });
+    });
+  }
+  const key = `${bucket}/${object}`;
+  const waiting = transfersWaiting.get(key) ?? new Set<(error: Error) => void>();
+  transfersWaiting.set(key, waiting);
+  waiting.add(fail);
+  return () => {
+    waiting.delete(fail);
+    if (waiting.size === 0 && transfersWaiting.get(key) === waiting) transfersWaiting.delete(key);
+  };
+}
+
+/** `bucket/object` of a JSON API media download (`…/b/BUCKET/o/OBJECT?alt=media`) or upload (`…/b/BUCKET/o?name=OBJECT`). */
+function transferKeyOf(path: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(path, 'http://localhost');
+  } catch {
+    return undefined;
+  }
+  const match = /\/b\/([^/]+)\/o(?:\/(.+))?$/.exec(url.pathname);
+  if (match === null) return undefined;
+  try {
+    const bucket = decodeURIComponent(match[1] ?? '');
+    const object = match[2] === undefined ? url.searchParams.get('name') : decodeURIComponent(match[2]);
+    return object === null ? undefined : `${bucket}/${object}`;
+  } catch {
+    return undefined;
   }
 }
 
