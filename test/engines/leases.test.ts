@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -105,6 +105,10 @@ describe('leases: expire leaves what a restore reads (PostgreSQL 17)', () => {
       expect(during.leases?.[0]).toContain(`pid ${String(pid)}`);
       expect(during.wal.objects).toBe(0);
       expect(await exists(join(nas, 'backups', `${older}.manifest`))).toBe(true);
+      // Narrowed once the backup was chosen: the newer backup is not held by this restore.
+      const [leaseFile] = await leaseFiles(nas);
+      const leased = JSON.parse(await readFile(join(nas, 'leases', leaseFile ?? ''), 'utf8')) as LeaseRecord;
+      expect(leased.reads).toMatchObject({ scope: 'backups', backups: [older] });
 
       // The text output says it too.
       const text = await drc(['expire', '--config', config.path, '--dry-run']);

@@ -3,7 +3,7 @@ import { DrcError } from '../../shared/errors.js';
 import { runRestore, type RestoreOptions } from '../engines/restore/restore.js';
 import { describeTarget } from '../engines/restore/select.js';
 import { newEvent } from '../repo/events.js';
-import { everything, whileLeased } from '../repo/leases.js';
+import { everything, readsOfBackup, whileLeased } from '../repo/leases.js';
 import { recordInEvery } from '../repo/repository.js';
 import { withRepositorySet, type ServiceContext } from './context.js';
 
@@ -26,12 +26,12 @@ export interface RestoreRequest {
 export function restore(context: ServiceContext, options: RestoreRequest): Promise<RestoreReport> {
   const { onFailure, ...engine } = options;
   // The lease keeps `expire` from deleting what the restore reads. It covers every backup
-  // and all WAL: the engine chooses the backup inside, and a lease taken after the choice
-  // would leave expire a moment to delete the chosen one.
+  // and all WAL while the engine chooses (a lease taken after the choice would leave expire
+  // a moment to delete the chosen one), then only the chosen backup and the WAL after it.
   return withRepositorySet(context, undefined, (set) =>
-    whileLeased(set.repositories, `restore into ${options.targetDir}`, everything, async () => {
+    whileLeased(set.repositories, `restore into ${options.targetDir}`, everything, async (lease) => {
       try {
-        return await runRestore(set, engine);
+        return await runRestore(set, { ...engine, onBackupChosen: (plan) => lease.narrow(readsOfBackup(plan.backup.record)) });
       } catch (error) {
         if (onFailure && error instanceof DrcError) {
           const cancelled = options.signal?.aborted === true;

@@ -17,8 +17,8 @@ import { SharedSlots } from '../repo/shared-slots.js';
  * misaligned buffer with EINVAL). Filesystems and systems without O_DIRECT (tmpfs, macOS,
  * Windows) keep the page cache.
  *
- * A restore writes the bulk of its data this way: its shared slots are placed on a block
- * boundary, and files whose chunks are whole blocks at block offsets — relation and WAL
+ * A restore writes the bulk of its data this way when `write-mode.ts` measures it to be
+ * clearly faster on the target's disk: its shared slots are placed on a block boundary, and files whose chunks are whole blocks at block offsets — relation and WAL
  * segments, written in 4 MiB chunks at 4 MiB offsets — go past the page cache. Small
  * (bundled) files and unaligned pieces go through the page cache. Backups keep reading
  * through the page cache: what they read is mostly there already (the server just wrote

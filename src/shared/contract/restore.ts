@@ -39,5 +39,7 @@ export const restoreReportSchema = z.object({
   pause: z.boolean(),
   /** Where the backup's configuration files and listed directories were put, beside the data directory; absent when it had none. */
   attachmentsDir: z.string().optional(),
+  /** How the data files were written — past the page cache or through it — and the measurement that chose it. */
+  writes: z.object({ mode: z.enum(['direct', 'page cache']), reason: z.string() }).optional(),
 });
 export type RestoreReport = z.infer<typeof restoreReportSchema>;

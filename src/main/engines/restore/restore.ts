@@ -15,10 +15,11 @@ import { listBackups } from '../backup/catalog.js';
 import { WalCatalog } from '../wal/catalog.js';
 import { archivedWalSegmentSize } from '../wal/segment-size.js';
 import { alignedSlots } from '../../storage/direct-io.js';
+import { chooseWriteMode } from '../../storage/write-mode.js';
 import { writeDataFiles } from './files.js';
 import { ObjectSource, orderRepositories, uniqueFallbacks } from '../../repo/object-source.js';
 import { writeRecoveryConfig } from './recovery-config.js';
-import { describeTarget, selectBackup, type SelectOptions } from './select.js';
+import { describeTarget, selectBackup, type RecoveryPlan, type SelectOptions } from './select.js';
 import { prepareTargetDirectory, walDirectory } from './target-dir.js';
 import { copyWal } from './wal.js';
 
@@ -44,6 +45,8 @@ export interface RestoreOptions {
   readonly signal?: AbortSignal;
   /** More for the restore event's details (the console's disaster-recovery fields), from the finished report. */
   readonly eventDetails?: (report: RestoreReport) => Record<string, unknown>;
+  /** Told the chosen backup before a byte is fetched, e.g. to narrow a read lease to it. */
+  readonly onBackupChosen?: (plan: RecoveryPlan) => Promise<void>;
 }
 
 /**
@@ -70,6 +73,7 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
   const catalog = await WalCatalog.load(repositories, segmentSize);
   const plan = await selectBackup(backups, options.target, catalog, { ...(options.backupId === undefined ? {} : { backupId: options.backupId }), onGap: options.onGap ?? 'refuse' });
   const holders = repositories.filter((repository) => plan.backup.repositories.includes(repository.name));
+  await options.onBackupChosen?.(plan);
 
   options.signal?.throwIfAborted();
   const existed = await pathExists(options.targetDir);
@@ -83,7 +87,8 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
   const attachmentsDir = attachmentsDirectory(options.targetDir);
   if (beside.length > 0) await prepareAttachmentsDirectory(attachmentsDir);
   const total = manifest.files.reduce((sum, file) => sum + file.size, 0) + beside.reduce((sum, attachment) => sum + attachment.size, 0);
-  const restoreSlots = await alignedSlots(chunksInFlight, slotSizeFor(manifest), options.targetDir);
+  const writes = await chooseWriteMode(options.targetDir, total);
+  const restoreSlots = await alignedSlots(chunksInFlight, slotSizeFor(manifest), writes.mode === 'direct' ? options.targetDir : undefined);
   const pool = new CryptoPool(set.keys, holders[0]?.compression ?? 'zstd', restoreSlots.slots);
   const source = new ObjectSource(preferredFirst, pool);
   let written: { files: number; bytes: number };
@@ -144,10 +149,11 @@ export async function runRestore(set: RepositorySet, options: RestoreOptions): P
     usedPartialSegment: wal.usedPartial,
     targetTimeline: wal.targetTimeline,
     ...(wal.newestCommitTime === undefined ? {} : { newestCommitTime: wal.newestCommitTime.toISOString() }),
-    warnings: [...catalog.warnings, ...wal.warnings, ...(ownerWarning ? [ownerWarning] : [])],
+    warnings: [...catalog.warnings, ...(plan.warnings ?? []), ...wal.warnings, ...(ownerWarning ? [ownerWarning] : [])],
     durationMs: now().getTime() - started.getTime(),
     pause: options.pause,
     ...(beside.length > 0 ? { attachmentsDir } : {}),
+    writes,
   };
   const event = newEvent('restore', report.fallbacks.length === 0 && report.warnings.length === 0 ? 'success' : 'partial', `restored backup ${report.backupId} to ${describeTarget(options.target)} into ${options.targetDir}`, { ...report, ...options.eventDetails?.(report) });
   // The restore is done whether or not its record can be written (a break-glass restore
