@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { BackupRecord } from '../src/main/repo/backup-record.js';
@@ -8,7 +8,8 @@ import { writeTestConfig } from '../test/support/drc-config.js';
 import { makeTempDir, startCluster, stopAllClusters, type TestCluster } from '../test/support/postgres.js';
 import { CpuProfiler } from './support/cpu-profile.js';
 import { ownCpuSeconds, serverCpuSeconds } from './support/cpu-time.js';
-import { PgBackRest, type PgBackRestBackup } from './support/pgbackrest.js';
+import { encryptedRepo, PgBackRest, type PgBackRestBackup } from './support/pgbackrest.js';
+import { addDataDirectory, loadDataset } from './support/dataset.js';
 import { directoryBytes, findExecutable, run, syncDisks, timed } from './support/processes.js';
 import { describeLoad } from './support/report.js';
 
@@ -33,6 +34,8 @@ interface Row {
   readonly otherCpu?: number | undefined;
   /** The same step with drc streaming from the server instead of reading the data directory. */
   readonly streamedSeconds?: number | undefined;
+  /** The same step by pgBackRest into its aes-256-cbc repository (drc always encrypts); printed, not judged. */
+  readonly otherEncryptedSeconds?: number | undefined;
   /** drc/pgBackRest must be at most `time` (and, when given, stored bytes at most `bytes`). */
   readonly target: { readonly time: number; readonly bytes?: number };
 }
@@ -63,9 +66,6 @@ interface Row {
  */
 export async function benchBackupComparison(options: BackupComparisonOptions = {}): Promise<void> {
   const scale = options.scale ?? 1;
-  const pgbenchScale = Math.max(1, Math.round(100 * scale));
-  const noteRows = Math.max(1000, Math.round(2_000_000 * scale));
-  const accounts = pgbenchScale * 100_000;
 
   const previousPassphrase = process.env.DRC_TEST_PASSPHRASE;
   process.env.DRC_TEST_PASSPHRASE = 'backup comparison bench';
@@ -73,7 +73,7 @@ export async function benchBackupComparison(options: BackupComparisonOptions = {
   let cluster: TestCluster | undefined;
   const profiler = new CpuProfiler(options.profileDir);
   try {
-    console.log(`\n## backup comparison — drc vs pgBackRest on PostgreSQL 15, pgbench scale ${String(pgbenchScale)} + ${String(noteRows)} notes`);
+    console.log(`\n## backup comparison — drc vs pgBackRest on PostgreSQL 15, dataset scale ${String(scale)}`);
     const cpuList = cpus();
     console.log(`machine: ${String(cpuList.length)} CPU(s): ${cpuList[0]?.model ?? 'unknown'}; ${(totalmem() / 1024 ** 3).toFixed(1)} GiB RAM; Node ${process.version}; temp dirs under ${tmpdir()}; load average ${describeLoad()} at start`);
     console.log(
@@ -102,23 +102,11 @@ export async function benchBackupComparison(options: BackupComparisonOptions = {
     const pgbackrest = pgbackrestPath ? await PgBackRest.configure(pgbackrestPath, root, source) : undefined;
 
     // 1. The dataset.
-    const pgbench = await findExecutable('pgbench', [source.bindir]);
-    const load = await timed(async () => {
-      if (pgbench) {
-        await run(pgbench, ['-i', '-I', 'dtGvp', '-s', String(pgbenchScale), '-h', '127.0.0.1', '-p', String(source.port), '-U', 'postgres', 'postgres']);
-      } else {
-        await createPgbenchAccountsBySql(source, pgbenchScale);
-      }
-      await source.sql(`CREATE TABLE notes AS SELECT g AS id, md5(g::text) || repeat(' wedding note', 8) AS body FROM generate_series(1, ${String(noteRows)}) g`);
-      await source.sql('VACUUM (FREEZE, ANALYZE)');
-      await source.sql('CHECKPOINT');
-    });
-    const [sizes] = await source.sql<{ db: string; cluster: string; accounts: string; notes: string }>(
-      "SELECT pg_database_size('postgres')::text AS db, (SELECT sum(pg_database_size(datname)) FROM pg_database)::text AS cluster, pg_total_relation_size('pgbench_accounts')::text AS accounts, pg_total_relation_size('notes')::text AS notes",
-    );
+    const dataset = await loadDataset(source, scale);
+    const accounts = dataset.accounts;
     console.log(
-      `dataset: ${pgbench ? `pgbench -i -s ${String(pgbenchScale)} (server-side generation)` : `pgbench not found: pgbench_accounts made by SQL (${String(accounts)} rows)`} + notes, loaded in ${load.seconds.toFixed(1)} s; ` +
-        `database 'postgres' ${mib(Number(sizes?.db))} (pgbench_accounts ${mib(Number(sizes?.accounts))}, notes ${mib(Number(sizes?.notes))}), all databases ${mib(Number(sizes?.cluster))}`,
+      `dataset: ${dataset.method}, loaded in ${dataset.seconds.toFixed(1)} s; ` +
+        `database 'postgres' ${mib(dataset.bytes.database)} (pgbench_accounts ${mib(dataset.bytes.accounts)}, notes ${mib(dataset.bytes.notes)}), all databases ${mib(dataset.bytes.cluster)}`,
     );
 
     if (pgbackrest) {
@@ -126,7 +114,7 @@ export async function benchBackupComparison(options: BackupComparisonOptions = {
       await source.sql('SELECT pg_reload_conf()');
       await pgbackrest.command('stanza-create');
       const check = await pgbackrest.command('check');
-      console.log(`pgBackRest: stanza 'bench' created, archive_command = pgbackrest archive-push (check passed in ${check.seconds.toFixed(1)} s); repository ${pgbackrest.repoPath}; lz4, process-max=2, start-fast=y, no encryption`);
+      console.log(`pgBackRest: stanza 'bench' created, archive_command = pgbackrest archive-push (check passed in ${check.seconds.toFixed(1)} s); repo1 ${pgbackrest.repoPaths[1]} (no encryption), repo2 ${pgbackrest.repoPaths[encryptedRepo]} (aes-256-cbc); lz4, process-max=2, start-fast=y`);
     }
 
     // 2. pg_basebackup: warms the page cache for everyone, then the floor, timed.
@@ -139,7 +127,7 @@ export async function benchBackupComparison(options: BackupComparisonOptions = {
       const { value: floor, server } = await withServerCpu(source, () => run(pgBasebackup, args, { stdout: 'discard', measureCpu: true }));
       basebackupSeconds = floor.seconds;
       console.log(
-        `pg_basebackup -Ft -D - -X none -c fast > /dev/null: ${floor.seconds.toFixed(1)} s (${mibPerSecond(Number(sizes?.cluster), floor.seconds)}; ${describeCpu({ tool: floor.cpuSeconds, server })}; the warm-up run took ${warm.seconds.toFixed(1)} s)`,
+        `pg_basebackup -Ft -D - -X none -c fast > /dev/null: ${floor.seconds.toFixed(1)} s (${mibPerSecond(dataset.bytes.cluster, floor.seconds)}; ${describeCpu({ tool: floor.cpuSeconds, server })}; the warm-up run took ${warm.seconds.toFixed(1)} s)`,
       );
     } else {
       console.log('pg_basebackup: not found, skipped (the page cache is warm from the load anyway)');
@@ -158,7 +146,7 @@ export async function benchBackupComparison(options: BackupComparisonOptions = {
       if (result.value.code !== 0) throw new Error(`drc ${args.join(' ')} exited with ${String(result.value.code)}: ${result.value.stdout}${result.value.stderr}`);
       return { value: result.value.json<T>(), seconds: result.seconds, cpu: { tool: own, server } };
     };
-    const pgbackrestRun = async (command: string, args: string[]): Promise<{ seconds: number; cpu: Cpu }> => {
+    const pgbackrestRun = async (command: string, args: readonly string[]): Promise<{ seconds: number; cpu: Cpu }> => {
       if (!pgbackrest) throw new Error('pgBackRest is not installed');
       const { value: finished, server } = await withServerCpu(source, () => pgbackrest.command(command, args));
       return { seconds: finished.seconds, cpu: { tool: finished.cpuSeconds, server } };
@@ -173,18 +161,22 @@ export async function benchBackupComparison(options: BackupComparisonOptions = {
       await checkpointAndSync(source);
       const streamed = await drcRun<BackupRecord>(`drc backup ${drcType} (streamed)`, ['backup', '--type', drcType], streamedConfig.path);
       let other: { seconds: number; cpu: Cpu; backup: PgBackRestBackup } | undefined;
+      let encrypted: { seconds: number; cpu: Cpu } | undefined;
       if (pgbackrest) {
         await checkpointAndSync(source);
-        const finished = await pgbackrestRun('backup', [`--type=${otherType}`]);
-        other = { ...finished, backup: await pgbackrest.latestBackup() };
+        const finished = await pgbackrestRun('backup', [`--type=${otherType}`, '--repo=1']);
+        other = { ...finished, backup: await pgbackrest.latestBackup(1) };
+        await checkpointAndSync(source);
+        encrypted = await pgbackrestRun('backup', [`--type=${otherType}`, `--repo=${String(encryptedRepo)}`]);
       }
       const otherStored = other ? (otherType === 'full' ? other.backup.info.repository.size : other.backup.info.repository.delta) : undefined;
       console.log(
         `${operation}: drc ${mine.seconds.toFixed(1)} s (engine ${(mine.value.durationMs / 1000).toFixed(1)} s; ${describeCpu(mine.cpu)}), read ${mib(mine.value.bytesRead)}, new ${mib(mine.value.bytesNew)}, stored ${mib(mine.value.bytesStored)}` +
           `; drc streamed ${streamed.seconds.toFixed(1)} s (${describeCpu(streamed.cpu)}), read ${mib(streamed.value.bytesRead)}, stored ${mib(streamed.value.bytesStored)}` +
-          (other ? `; pgBackRest ${other.seconds.toFixed(1)} s (${describeCpu(other.cpu)}), ${other.backup.label}: read ${mib(otherType === 'full' ? other.backup.info.size : other.backup.info.delta)}, stored ${mib(otherStored ?? 0)}` : '; pgBackRest skipped'),
+          (other ? `; pgBackRest ${other.seconds.toFixed(1)} s (${describeCpu(other.cpu)}), ${other.backup.label}: read ${mib(otherType === 'full' ? other.backup.info.size : other.backup.info.delta)}, stored ${mib(otherStored ?? 0)}` : '; pgBackRest skipped') +
+          (encrypted ? `; pgBackRest aes-256-cbc ${encrypted.seconds.toFixed(1)} s (${describeCpu(encrypted.cpu)})` : ''),
       );
-      rows.push({ operation, drcSeconds: mine.seconds, streamedSeconds: streamed.seconds, otherSeconds: other?.seconds, drcBytes: mine.value.bytesStored, otherBytes: otherStored, drcCpu: totalCpu(mine.cpu), otherCpu: other ? totalCpu(other.cpu) : undefined, target });
+      rows.push({ operation, drcSeconds: mine.seconds, streamedSeconds: streamed.seconds, otherSeconds: other?.seconds, otherEncryptedSeconds: encrypted?.seconds, drcBytes: mine.value.bytesStored, otherBytes: otherStored, drcCpu: totalCpu(mine.cpu), otherCpu: other ? totalCpu(other.cpu) : undefined, target });
     };
 
     await backupBoth('full backup', 'full', 'full', { time: 0.75 });
@@ -205,17 +197,22 @@ export async function benchBackupComparison(options: BackupComparisonOptions = {
     const restored = await drcRun<RestoreReport>('drc restore', ['restore', '--target-dir', drcTarget, '--immediate']);
     const drcRestoredBytes = await directoryBytes(drcTarget);
     let otherRestore: { seconds: number; cpu: Cpu; bytes: number } | undefined;
+    let encryptedRestore: { seconds: number; cpu: Cpu } | undefined;
     if (pgbackrest) {
       await syncDisks();
       const otherTarget = join(root, 'restore-pgbackrest');
-      const finished = await pgbackrest.restore(otherTarget);
+      const finished = await pgbackrest.restore(otherTarget, 1);
       otherRestore = { seconds: finished.seconds, cpu: { tool: finished.cpuSeconds, server: 0 }, bytes: await directoryBytes(otherTarget) };
+      await syncDisks();
+      const decrypted = await pgbackrest.restore(join(root, 'restore-pgbackrest-cbc'), encryptedRepo);
+      encryptedRestore = { seconds: decrypted.seconds, cpu: { tool: decrypted.cpuSeconds, server: 0 } };
     }
     console.log(
-      `restore: drc ${restored.seconds.toFixed(1)} s (${describeCpu({ tool: restored.cpu.tool, server: 0 })}; backup ${restored.value.backupId}, ${String(restored.value.files)} files, ${mib(restored.value.bytesWritten)} written, ${String(restored.value.walSegments)} WAL segment(s) from the archive; directory ${mib(drcRestoredBytes)})` +
-        (otherRestore ? `; pgBackRest ${otherRestore.seconds.toFixed(1)} s (${describeCpu(otherRestore.cpu)}; latest set, --type=immediate; directory ${mib(otherRestore.bytes)})` : '; pgBackRest skipped'),
+      `restore: drc ${restored.seconds.toFixed(1)} s (${describeCpu({ tool: restored.cpu.tool, server: 0 })}; backup ${restored.value.backupId}, ${String(restored.value.files)} files, ${mib(restored.value.bytesWritten)} written, ${String(restored.value.walSegments)} WAL segment(s) from the archive; directory ${mib(drcRestoredBytes)}; written through ${restored.value.writes?.mode ?? '?'}, ${restored.value.writes?.reason ?? ''})` +
+        (otherRestore ? `; pgBackRest ${otherRestore.seconds.toFixed(1)} s (${describeCpu(otherRestore.cpu)}; latest set, --type=immediate; directory ${mib(otherRestore.bytes)})` : '; pgBackRest skipped') +
+        (encryptedRestore ? `; pgBackRest aes-256-cbc ${encryptedRestore.seconds.toFixed(1)} s (${describeCpu(encryptedRestore.cpu)})` : ''),
     );
-    rows.push({ operation: 'restore (latest)', drcSeconds: restored.seconds, otherSeconds: otherRestore?.seconds, drcCpu: restored.cpu.tool, otherCpu: otherRestore?.cpu.tool, target: { time: 1.0 } });
+    rows.push({ operation: 'restore (latest)', drcSeconds: restored.seconds, otherSeconds: otherRestore?.seconds, otherEncryptedSeconds: encryptedRestore?.seconds, drcCpu: restored.cpu.tool, otherCpu: otherRestore?.cpu.tool, target: { time: 1.0 } });
 
     printTable(rows, basebackupSeconds, pgbackrest !== undefined);
     console.log(`load average ${describeLoad()} at the end (other work on this machine makes the timings noisier)`);
@@ -271,15 +268,8 @@ async function checkpointAndSync(cluster: TestCluster): Promise<void> {
   await syncDisks();
 }
 
-/** pgbench_accounts as `pgbench -i` makes it, when pgbench itself is not installed. */
-async function createPgbenchAccountsBySql(cluster: TestCluster, scale: number): Promise<void> {
-  await cluster.sql('CREATE TABLE pgbench_accounts (aid int NOT NULL, bid int, abalance int, filler char(84)) WITH (fillfactor = 100)');
-  await cluster.sql(`INSERT INTO pgbench_accounts (aid, bid, abalance, filler) SELECT aid, (aid - 1) / 100000 + 1, 0, '' FROM generate_series(1, ${String(scale * 100_000)}) aid`);
-  await cluster.sql('ALTER TABLE pgbench_accounts ADD PRIMARY KEY (aid)');
-}
-
 function printTable(rows: readonly Row[], basebackupSeconds: number | undefined, haveComparator: boolean): void {
-  const header = ['operation', 'drc s', 'drc streamed s', 'pgBackRest s', 'ratio', 'drc stored', 'pgBackRest stored', 'bytes ratio', 'CPU s drc / pgBackRest', 'target', 'result'];
+  const header = ['operation', 'drc s', 'drc streamed s', 'pgBackRest s', 'ratio', 'pgBackRest cbc s', 'ratio cbc', 'drc stored', 'pgBackRest stored', 'bytes ratio', 'CPU s drc / pgBackRest', 'target', 'result'];
   const lines = rows.map((row) => {
     const timeRatio = row.drcSeconds !== undefined && row.otherSeconds !== undefined ? row.drcSeconds / row.otherSeconds : undefined;
     const bytesRatio = row.drcBytes !== undefined && row.otherBytes !== undefined && row.otherBytes > 0 ? row.drcBytes / row.otherBytes : undefined;
@@ -299,6 +289,8 @@ function printTable(rows: readonly Row[], basebackupSeconds: number | undefined,
       row.streamedSeconds === undefined ? '–' : seconds(row.streamedSeconds),
       seconds(row.otherSeconds),
       timeRatio === undefined ? '–' : `${timeRatio.toFixed(2)}×`,
+      seconds(row.otherEncryptedSeconds),
+      row.drcSeconds !== undefined && row.otherEncryptedSeconds !== undefined ? `${(row.drcSeconds / row.otherEncryptedSeconds).toFixed(2)}×` : '–',
       row.drcBytes === undefined ? '' : mib(row.drcBytes),
       row.otherBytes === undefined ? '' : mib(row.otherBytes),
       bytesRatio === undefined ? '' : `${(bytesRatio * 100).toFixed(1)}%`,
@@ -313,18 +305,13 @@ function printTable(rows: readonly Row[], basebackupSeconds: number | undefined,
   console.log(format(header));
   console.log(format(widths.map((width) => '-'.repeat(width))));
   for (const line of lines) console.log(format(line));
+  console.log('ratio: against pgBackRest without encryption, as the targets are set; ratio cbc: against its aes-256-cbc repository (drc always encrypts with AES-256-GCM), printed for a fair second view.');
   console.log('CPU s: user + system seconds of the tool (drc: this process with its worker threads; pgBackRest: all its processes) plus, for backups, the server\'s (walsender, backends, archive_command).');
   if (!haveComparator) console.log('pgBackRest is not installed: every comparison was skipped.');
   console.log(basebackupSeconds === undefined ? 'pg_basebackup floor: skipped (not installed)' : `pg_basebackup floor (reads everything, writes nothing): ${basebackupSeconds.toFixed(1)} s`);
 }
 
 /** Backups of this config read the data directory in place, as pgBackRest does. */
-async function addDataDirectory(configPath: string, dataDirectory: string): Promise<void> {
-  const json = JSON.parse(await readFile(configPath, 'utf8')) as { cluster: Record<string, unknown> };
-  json.cluster.dataDirectory = dataDirectory;
-  await writeFile(configPath, JSON.stringify(json));
-}
-
 function seconds(value: number | undefined): string {
   return value === undefined ? 'skipped' : value.toFixed(1);
 }

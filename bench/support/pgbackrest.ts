@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { runAsUnprivileged } from '../../src/main/postgres/binaries.js';
@@ -9,9 +10,18 @@ export interface PgBackRestBackup {
   readonly label: string;
   readonly type: 'full' | 'diff' | 'incr';
   readonly info: { readonly size: number; readonly delta: number; readonly repository: { readonly size: number; readonly delta: number } };
+  readonly database: { readonly 'repo-key': number };
 }
 
 export const stanza = 'bench';
+
+/**
+ * The two repositories the bench compares against: repo1 as pgBackRest is usually
+ * benchmarked (no encryption), repo2 with `aes-256-cbc`, since every drc repository is
+ * encrypted and a fair second comparison must pay for encryption too.
+ */
+export type PgBackRestRepo = 1 | 2;
+export const encryptedRepo: PgBackRestRepo = 2;
 
 /**
  * pgBackRest against a harness cluster, with everything it writes (repository, logs,
@@ -22,11 +32,11 @@ export class PgBackRest {
   private constructor(
     readonly executable: string,
     readonly configPath: string,
-    readonly repoPath: string,
+    readonly repoPaths: Readonly<Record<PgBackRestRepo, string>>,
   ) {}
 
   static async configure(executable: string, root: string, cluster: TestCluster): Promise<PgBackRest> {
-    const dirs = { repo: join(root, 'pgbackrest-repo'), log: join(root, 'pgbackrest-log'), lock: join(root, 'pgbackrest-lock'), spool: join(root, 'pgbackrest-spool') };
+    const dirs = { repo: join(root, 'pgbackrest-repo'), encrypted: join(root, 'pgbackrest-repo-cbc'), log: join(root, 'pgbackrest-log'), lock: join(root, 'pgbackrest-lock'), spool: join(root, 'pgbackrest-spool') };
     const ids = runAsUnprivileged();
     for (const dir of Object.values(dirs)) {
       await mkdir(dir, { recursive: true, mode: 0o750 });
@@ -39,6 +49,10 @@ export class PgBackRest {
       '[global]',
       `repo1-path=${dirs.repo}`,
       'repo1-retention-full=10',
+      `repo2-path=${dirs.encrypted}`,
+      'repo2-retention-full=10',
+      'repo2-cipher-type=aes-256-cbc',
+      `repo2-cipher-pass=${randomBytes(24).toString('base64')}`,
       'compress-type=lz4',
       'process-max=2',
       'start-fast=y',
@@ -56,12 +70,14 @@ export class PgBackRest {
       'pg1-user=postgres',
       '',
     ];
-    await writeFile(configPath, lines.join('\n'), { mode: 0o644 });
-    await chmod(configPath, 0o644);
-    return new PgBackRest(executable, configPath, dirs.repo);
+    // Readable by the postgres user only: it holds repo2's cipher pass.
+    await writeFile(configPath, lines.join('\n'), { mode: 0o600 });
+    await chmod(configPath, 0o600);
+    if (ids) await chown(configPath, ids.uid, ids.gid);
+    return new PgBackRest(executable, configPath, { 1: dirs.repo, 2: dirs.encrypted });
   }
 
-  /** The archive_command that hands each WAL segment to this repository. */
+  /** The archive_command that hands each WAL segment to both repositories. */
   get archiveCommand(): string {
     return `${this.executable} --config=${this.configPath} --stanza=${stanza} archive-push %p`;
   }
@@ -71,23 +87,23 @@ export class PgBackRest {
     return run(this.executable, [`--config=${this.configPath}`, `--stanza=${stanza}`, ...args, command], { asServerUser: true, measureCpu: true });
   }
 
-  async backups(): Promise<PgBackRestBackup[]> {
-    const { stdout } = await this.command('info', ['--output=json']);
+  async backups(repo: PgBackRestRepo): Promise<PgBackRestBackup[]> {
+    const { stdout } = await this.command('info', ['--output=json', `--repo=${String(repo)}`]);
     const stanzas = JSON.parse(stdout) as Array<{ name: string; backup?: PgBackRestBackup[] }>;
-    return stanzas.find((entry) => entry.name === stanza)?.backup ?? [];
+    return (stanzas.find((entry) => entry.name === stanza)?.backup ?? []).filter((backup) => backup.database['repo-key'] === repo);
   }
 
-  async latestBackup(): Promise<PgBackRestBackup> {
-    const latest = (await this.backups()).at(-1);
-    if (!latest) throw new Error('pgbackrest info lists no backup');
+  async latestBackup(repo: PgBackRestRepo): Promise<PgBackRestBackup> {
+    const latest = (await this.backups(repo)).at(-1);
+    if (!latest) throw new Error(`pgbackrest info lists no backup in repo${String(repo)}`);
     return latest;
   }
 
-  /** Restores the latest backup into `targetDir` (created empty, owned by postgres, mode 0700). */
-  async restore(targetDir: string): Promise<Finished> {
+  /** Restores the latest backup of `repo` into `targetDir` (created empty, owned by postgres, mode 0700). */
+  async restore(targetDir: string, repo: PgBackRestRepo): Promise<Finished> {
     await mkdir(targetDir, { recursive: true, mode: 0o700 });
     const ids = runAsUnprivileged();
     if (ids) await chown(targetDir, ids.uid, ids.gid);
-    return this.command('restore', [`--pg1-path=${targetDir}`, '--type=immediate']);
+    return this.command('restore', [`--pg1-path=${targetDir}`, '--type=immediate', `--repo=${String(repo)}`]);
   }
 }
