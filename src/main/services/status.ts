@@ -47,32 +47,43 @@ async function observeRepositories(context: ServiceContext, now: Date): Promise<
       const state = error.code === 'REPO_NOT_INITIALIZED' ? 'uninitialized' : 'unreachable';
       return { repositories: targets.map((target) => ({ ...describeTarget(target), state, error: { code: error.code, message: error.message } })), backups: [], wal: [], events: [] };
     }
-    const backups = await listBackups(set.repositories);
-    const wal = await walStatus(set.repositories, backups, await archivedWalSegmentSize(set.repositories, backups));
-    const history = await readEventHistory(set.repositories, { since: historySince(now, context.config.objectives) });
-    const repositories = await Promise.all(
-      targets.map(async (target): Promise<RepositoryObservation> => {
-        const unreachable = set.unreachable.find((entry) => entry.target === target);
-        if (unreachable) return { ...describeTarget(target), state: 'unreachable', error: { code: unreachable.error.code, message: unreachable.error.message } };
-        if (set.uninitialized.includes(target)) return { ...describeTarget(target), state: 'uninitialized' };
-        const label = await removableOf(target)?.readMediaLabel();
-        const bytesUsed = await bytesUsedBy(target, wal.find((entry) => entry.repository === target.name)?.storedBytes ?? 0);
-        return { ...describeTarget(target), state: 'ok', bytesUsed, ...(label ? { medium: { id: label.id, name: label.name, firstUsed: label.firstUsed } } : {}) };
-      }),
-    );
+    // The backups and WAL, the event history and what each repository holds are read at
+    // once: none needs another, and each waits mostly on storage and the crypto workers.
+    const [{ backups, wal }, history, held] = await Promise.all([
+      (async () => {
+        const listed = await listBackups(set.repositories);
+        return { backups: listed, wal: await walStatus(set.repositories, listed, await archivedWalSegmentSize(set.repositories, listed)) };
+      })(),
+      readEventHistory(set.repositories, { since: historySince(now, context.config.objectives) }),
+      Promise.all(targets.filter((target) => answers(set, target)).map(async (target) => ({ target, label: await removableOf(target)?.readMediaLabel(), bytes: await bytesOutsideWal(target) }))),
+    ]);
+    const repositories = targets.map((target): RepositoryObservation => {
+      const unreachable = set.unreachable.find((entry) => entry.target === target);
+      if (unreachable) return { ...describeTarget(target), state: 'unreachable', error: { code: unreachable.error.code, message: unreachable.error.message } };
+      if (set.uninitialized.includes(target)) return { ...describeTarget(target), state: 'uninitialized' };
+      const found = held.find((entry) => entry.target === target);
+      const bytesUsed = (found?.bytes ?? 0) + (wal.find((entry) => entry.repository === target.name)?.storedBytes ?? 0);
+      const label = found?.label;
+      return { ...describeTarget(target), state: 'ok', bytesUsed, ...(label ? { medium: { id: label.id, name: label.name, firstUsed: label.firstUsed } } : {}) };
+    });
     // Copies passed over for another repository's while reading all this: an alert each, as `drc list` warns of them.
     return { repositories, backups, wal, events: history.events, damagedCopies: [...set.fallbacks] };
   });
 }
 
+/** Whether the set opened this repository: neither unreachable nor empty. */
+function answers(set: RepositorySet, target: StorageTarget): boolean {
+  return !set.unreachable.some((entry) => entry.target === target) && !set.uninitialized.includes(target);
+}
+
 /**
- * What a repository occupies, without listing its WAL archive (hundreds of thousands of
- * objects on a busy server): the WAL's share comes from its index; the rest is listed.
- * The header and media label, a few kilobytes, are left out.
+ * What a repository occupies apart from its WAL archive, which is not listed (hundreds of
+ * thousands of objects on a busy server): the WAL's share comes from its index. The header
+ * and media label, a few kilobytes, are left out.
  */
-async function bytesUsedBy(target: StorageTarget, walBytes: number): Promise<number> {
+async function bytesOutsideWal(target: StorageTarget): Promise<number> {
   const listed = await Promise.all([objectPrefixes.chunks, objectPrefixes.backups, objectPrefixes.events, walIndexPrefix].map((prefix) => target.list(prefix)));
-  return listed.flat().reduce((sum, object) => sum + object.size, walBytes);
+  return listed.flat().reduce((sum, object) => sum + object.size, 0);
 }
 
 function describeTarget(target: StorageTarget): Pick<RepositoryObservation, 'repository' | 'media' | 'offsite'> {
