@@ -16,6 +16,8 @@ const compiledCli = join(import.meta.dirname, '..', 'dist', 'main', 'hosts', 'cl
 interface Measured {
   readonly seconds: number;
   readonly peakMiB: number;
+  /** The resident set at the largest sample, by kind: anonymous (heaps, buffers, shared slots), file-backed (code, mapped files), shared memory. */
+  readonly atLargest: { readonly anonMiB: number; readonly fileMiB: number; readonly shmemMiB: number };
 }
 
 /**
@@ -53,7 +55,7 @@ export async function benchMemory(scales: readonly number[] = [1, 2]): Promise<v
         const targetDir = join(root, 'restored');
         const restore = await measure(['restore', '--target-dir', targetDir, '--immediate', '--config', config.path]);
         const restored = await directoryBytes(targetDir);
-        console.log(`  backup ${backup.seconds.toFixed(1)} s, peak ${backup.peakMiB.toFixed(0)} MiB; restore ${restore.seconds.toFixed(1)} s (${(restored / MiB).toFixed(0)} MiB written), peak ${restore.peakMiB.toFixed(0)} MiB`);
+        console.log(`  backup ${backup.seconds.toFixed(1)} s, peak ${backup.peakMiB.toFixed(0)} MiB (${describeKinds(backup)}); restore ${restore.seconds.toFixed(1)} s (${(restored / MiB).toFixed(0)} MiB written), peak ${restore.peakMiB.toFixed(0)} MiB (${describeKinds(restore)})`);
         rows.push({ scale, bytes: dataset.bytes.cluster, backup, restore });
       } finally {
         await stopAllClusters();
@@ -87,10 +89,17 @@ async function measure(args: readonly string[]): Promise<Measured> {
   child.stdout.on('data', (data: Buffer) => output.push(data));
   child.stderr.on('data', (data: Buffer) => output.push(data));
   let peakKiB = 0;
+  let largestKiB = 0;
+  let atLargest = { anonMiB: 0, fileMiB: 0, shmemMiB: 0 };
   const sample = async (): Promise<void> => {
     try {
       const status = await readFile(`/proc/${String(child.pid)}/status`, 'utf8');
-      peakKiB = Math.max(peakKiB, Number(/^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0));
+      const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? 0);
+      peakKiB = Math.max(peakKiB, field('VmHWM'));
+      if (field('VmRSS') > largestKiB) {
+        largestKiB = field('VmRSS');
+        atLargest = { anonMiB: field('RssAnon') / 1024, fileMiB: field('RssFile') / 1024, shmemMiB: field('RssShmem') / 1024 };
+      }
     } catch {
       // Gone between the check and the read: the readings so far hold its peak.
     }
@@ -102,5 +111,9 @@ async function measure(args: readonly string[]): Promise<Measured> {
   });
   clearInterval(sampler);
   if (code !== 0) throw new Error(`drc ${args.join(' ')} exited with ${String(code)}: ${Buffer.concat(output).toString('utf8')}`);
-  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, peakMiB: peakKiB / 1024 };
+  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, peakMiB: peakKiB / 1024, atLargest };
+}
+
+function describeKinds({ atLargest }: Measured): string {
+  return `at the largest sample: anonymous ${atLargest.anonMiB.toFixed(0)}, file ${atLargest.fileMiB.toFixed(0)}, shared ${atLargest.shmemMiB.toFixed(0)} MiB`;
 }
