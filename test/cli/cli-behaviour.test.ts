@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commandExamples } from '../../src/main/hosts/cli/help.js';
 import { exitCodes } from '../../src/main/hosts/cli/exit-codes.js';
@@ -11,12 +11,10 @@ import { loginRefusedHint } from '../../src/main/postgres/login-errors.js';
 import { redact, redactDeep, registerSecret } from '../../src/main/secrets/redact.js';
 import { startCluster, stopAllClusters, type TestCluster } from '../support/postgres.js';
 import { tempDirectory } from '../support/temp.js';
+import { drcBinary } from '../support/drc-binary.js';
 
 /** `drc` as a user runs it: its own process, from any working directory. */
 const repositoryRoot = fileURLToPath(new URL('../../', import.meta.url));
-const entry = join(repositoryRoot, 'test', 'support', 'drc-process.ts');
-// By absolute URL: a bare `--import tsx` resolves from the working directory, which these tests vary.
-const tsx = pathToFileURL(join(repositoryRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 const passphrase = 'cli behaviour passphrase';
 const version = (JSON.parse(await readFile(join(repositoryRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -28,7 +26,7 @@ interface Ran {
 
 function drcProcess(args: string[], options: { cwd?: string; env?: Record<string, string>; input?: string; closeStdout?: boolean } = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', tsx, entry, ...args], {
+    const child = spawn(process.execPath, [drcBinary, ...args], {
       cwd: options.cwd ?? repositoryRoot,
       env: { ...process.env, DRC_TEST_PASSPHRASE: passphrase, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -47,7 +45,7 @@ function drcProcess(args: string[], options: { cwd?: string; env?: Record<string
 
 /** A shell pipeline, for `drc … | head`: the exit code is drc's own (PIPESTATUS), not head's. */
 function pipeline(drcArgs: string[], reader: string, cwd: string): Promise<Ran & { drcCode: number }> {
-  const quoted = ['--import', tsx, entry, ...drcArgs].map((word) => `'${word.replaceAll("'", "'\\''")}'`).join(' ');
+  const quoted = [drcBinary, ...drcArgs].map((word) => `'${word.replaceAll("'", "'\\''")}'`).join(' ');
   return new Promise((resolve, reject) => {
     const child = spawn('bash', ['-c', `'${process.execPath}' ${quoted} | ${reader}; echo "drc-exit=\${PIPESTATUS[0]}" >&2`], { cwd, env: { ...process.env, DRC_TEST_PASSPHRASE: passphrase } });
     let stdout = '';

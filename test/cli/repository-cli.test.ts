@@ -14,6 +14,7 @@ import { startGcsServer, type GcsServer } from '../support/gcs-server.js';
 import { startS3Server, type S3Server } from '../support/s3-server.js';
 import { writeSampleBackup } from '../support/sample-backup.js';
 import { tempDirectory } from '../support/temp.js';
+import { drcBinary } from '../support/drc-binary.js';
 
 const passphrase = 'wedding season 2026';
 const kdf = ['--kdf-cost', '10'];
@@ -246,7 +247,7 @@ describe('drc repository commands on local, removable, S3 and GCS repositories',
   it('runs as a real process with one JSON document on stdout', async () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      ['--import', 'tsx', 'test/support/drc-process.ts', 'repo', 'info', '--repo', 'nas', '--json', '--config', configPath],
+      [drcBinary, 'repo', 'info', '--repo', 'nas', '--json', '--config', configPath],
       { env: { ...process.env } },
     );
     const parsed = JSON.parse(stdout) as { repositories: RepositoryInfo[] };

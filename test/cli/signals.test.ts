@@ -10,6 +10,7 @@ import type { RestoreTestRecord } from '../../src/shared/contract/restore-test.j
 import { drc } from '../support/cli.js';
 import { writeTestConfig, type DrcTestConfig } from '../support/drc-config.js';
 import { makeTempDir, startCluster, stopAllClusters, type TestCluster } from '../support/postgres.js';
+import { drcBinary } from '../support/drc-binary.js';
 
 process.env.DRC_TEST_PASSPHRASE = 'signals stop every command';
 afterAll(stopAllClusters);
@@ -31,7 +32,7 @@ interface Interrupted {
  * how long it takes to end.
  */
 async function interrupt(args: string[], underWay: () => Promise<boolean>, signal: 'SIGINT' | 'SIGTERM' | 'SIGKILL'): Promise<Interrupted> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/drc-process.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+  const child = spawn(process.execPath, [drcBinary, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

@@ -7,13 +7,14 @@ import type { RestoreReport } from '../../src/shared/contract/restore.js';
 import { drc } from '../support/cli.js';
 import { writeTestConfig, type DrcTestConfig } from '../support/drc-config.js';
 import { makeTempDir, startCluster, startClusterFromDataDir, stopAllClusters, type TestCluster } from '../support/postgres.js';
+import { drcBinary } from '../support/drc-binary.js';
 
 process.env.DRC_TEST_PASSPHRASE = 'break glass test';
 afterAll(stopAllClusters);
 
 /** `drc wal stream` as its own process, as a DBA runs it. */
 function startWalStream(configPath: string): { child: ChildProcess; stderr: () => string; stop: () => Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/drc-process.ts', 'wal', 'stream', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+  const child = spawn(process.execPath, [drcBinary, 'wal', 'stream', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
   let errors = '';
   child.stderr?.on('data', (chunk: Buffer) => (errors += chunk.toString()));
   child.stdout?.resume();

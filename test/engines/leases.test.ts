@@ -14,6 +14,7 @@ import { expire } from '../../src/main/services/retention.js';
 import { drc } from '../support/cli.js';
 import { writeTestConfig, type DrcTestConfig } from '../support/drc-config.js';
 import { makeTempDir, startCluster, stopAllClusters, type TestCluster } from '../support/postgres.js';
+import { drcBinary } from '../support/drc-binary.js';
 
 process.env.DRC_TEST_PASSPHRASE = 'leases under expire';
 afterAll(stopAllClusters);
@@ -24,7 +25,7 @@ const monthsLater = (): Date => new Date(Date.now() + 40 * day);
 
 /** `drc` as its own process, as a DBA runs it (its pid is what a lease names). */
 function spawnDrc(args: string[]): { child: ChildProcess; exited: Promise<{ code: number | null; stderr: string }> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/drc-process.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+  const child = spawn(process.execPath, [drcBinary, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   child.stdout?.resume();

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalTarget } from '../../src/main/storage/local.js';
 import { tempDirectory } from '../support/temp.js';
+import { drcBinary } from '../support/drc-binary.js';
 
 /**
  * A repository path under /proc (issue 10, leftover): Node's recursive mkdir never returns
@@ -23,7 +24,7 @@ interface Finished {
 /** `drc` as its own process, killed after `limitMs` so a spin fails the test instead of hanging it. */
 async function spawnDrc(args: string[], limitMs = 60_000): Promise<Finished> {
   const started = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/drc-process.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+  const child = spawn(process.execPath, [drcBinary, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

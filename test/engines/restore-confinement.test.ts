@@ -22,6 +22,7 @@ import { writeTestConfig, type DrcTestConfig } from '../support/drc-config.js';
 import { makeTempDir, startCluster, startClusterFromDataDir, stopAllClusters } from '../support/postgres.js';
 import { writeSampleBackup } from '../support/sample-backup.js';
 import { tempDirectory } from '../support/temp.js';
+import { drcBinary } from '../support/drc-binary.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -282,7 +283,7 @@ describe('drc restore, confined and never spinning, against a real backup (Postg
   });
 
   it('refuses --target-dir /proc/x up front and exits by itself (it used to spin at 100 % CPU, deaf to SIGTERM)', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/drc-process.ts', 'restore', '--config', config.path, '--latest', '--target-dir', '/proc/x'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env } });
+    const child = spawn(process.execPath, [drcBinary, 'restore', '--config', config.path, '--latest', '--target-dir', '/proc/x'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env } });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const deadline = setTimeout(() => child.kill('SIGKILL'), 60_000);

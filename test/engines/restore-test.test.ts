@@ -16,6 +16,7 @@ import { createContext, withRepositorySet } from '../../src/main/services/contex
 import { drc } from '../support/cli.js';
 import { writeTestConfig, type DrcTestConfig } from '../support/drc-config.js';
 import { makeTempDir, startCluster, stopAllClusters, type TestCluster, type TestMajor } from '../support/postgres.js';
+import { drcBinary } from '../support/drc-binary.js';
 
 process.env.DRC_TEST_PASSPHRASE = 'restore test';
 afterAll(stopAllClusters);
@@ -316,7 +317,7 @@ describe('restore test failures (PostgreSQL 15)', () => {
 
   it('cleans up, on the next run, the scratch instance of a drc killed mid-test', async () => {
     const scratchStates = join(f.stateDir, 'drc-scratch');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/drc-process.ts', 'restore-test', '--config', f.config.path, '--json'], { stdio: 'ignore', env: { ...process.env } });
+    const child = spawn(process.execPath, [drcBinary, 'restore-test', '--config', f.config.path, '--json'], { stdio: 'ignore', env: { ...process.env } });
     const exited = new Promise((done) => child.on('exit', done));
     let directory: string | undefined;
     let postmasterPid: number | undefined;

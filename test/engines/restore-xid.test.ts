@@ -1,6 +1,5 @@
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RestoreReport } from '../../src/shared/contract/restore.js';
@@ -9,19 +8,17 @@ import type { CatalogEntry } from '../../src/main/engines/backup/catalog.js';
 import { selectBackup } from '../../src/main/engines/restore/select.js';
 import { WalCatalog } from '../../src/main/engines/wal/catalog.js';
 import { xidRuns } from '../../src/main/engines/wal/segment-summary.js';
-import type { ArchiverStatus } from '../../src/main/engines/wal/archiver.js';
-import { formatLsn, parseLsn, segmentFileName, segmentStart } from '../../src/main/postgres/lsn.js';
+import { formatLsn, segmentFileName, segmentStart } from '../../src/main/postgres/lsn.js';
 import { initRepositorySet, openRepositorySet } from '../../src/main/repo/repository-set.js';
 import { Repository } from '../../src/main/repo/repository.js';
 import { endsTransaction, walSegmentObject, writeWalSummary, type WalSummary } from '../../src/main/repo/wal-archive.js';
-import { createContext } from '../../src/main/services/context.js';
-import { streamWalForever } from '../../src/main/services/wal.js';
 import { LocalTarget } from '../../src/main/storage/local.js';
 import { DelegatingTarget } from '../../src/main/storage/wrappers/delegate.js';
 import { drc, type CliRun } from '../support/cli.js';
 import { writeTestConfig, type DrcTestConfig } from '../support/drc-config.js';
 import { makeTempDir, startCluster, startPromotedCopy, stopAllClusters, type TestCluster, type TestMajor } from '../support/postgres.js';
 import { tempDirectory } from '../support/temp.js';
+import { whileStreamingWal } from '../support/wal-streaming.js';
 
 process.env.DRC_TEST_PASSPHRASE = 'restore xid test';
 afterAll(stopAllClusters);
@@ -186,9 +183,6 @@ describe.each([17, 15] as TestMajor[])('restore --xid on PostgreSQL %i', (major)
     await source.sql('CREATE TABLE rsvp (id serial PRIMARY KEY, batch int NOT NULL)');
     expect((await drc(['repo', 'init', '--config', config.path, '--kdf-cost', '10'])).code).toBe(0);
     expect((await drc(['backup', '--config', config.path])).code).toBe(0);
-    const controller = new AbortController();
-    let latest: ArchiverStatus | undefined;
-    const running = streamWalForever(await createContext({ configPath: config.path }), { signal: controller.signal, onStatus: (status) => (latest = { ...status }) });
     const client = new pg.Client(source.connection);
     await client.connect();
     /** One transaction writing a batch; its xid as txid_current() shows it (the DBA's view). */
@@ -200,24 +194,18 @@ describe.each([17, 15] as TestMajor[])('restore --xid on PostgreSQL %i', (major)
       return row?.xid ?? '';
     };
     try {
-      xids.first = await batch(1, 'COMMIT');
-      // Each transaction ends in its own segment, so the WAL copied for the first stops short of the rest.
-      await source.sql('SELECT pg_switch_wal()');
-      xids.aborted = await batch(99, 'ROLLBACK');
-      await source.sql('SELECT pg_switch_wal()');
-      xids.second = await batch(2, 'COMMIT');
-      await source.sql('SELECT pg_switch_wal()');
-      await source.sql('INSERT INTO rsvp (batch) SELECT 3 FROM generate_series(1, 50)');
-      const [last] = await source.sql<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-      const deadline = Date.now() + 30_000;
-      while (Date.now() < deadline && parseLsn(latest?.storedLsn ?? '0/0') < parseLsn(last?.lsn ?? '0/0')) {
-        await sleep(250);
-        await source.sql('SELECT 1');
-      }
+      await whileStreamingWal(source, config.path, async () => {
+        xids.first = await batch(1, 'COMMIT');
+        // Each transaction ends in its own segment, so the WAL copied for the first stops short of the rest.
+        await source.sql('SELECT pg_switch_wal()');
+        xids.aborted = await batch(99, 'ROLLBACK');
+        await source.sql('SELECT pg_switch_wal()');
+        xids.second = await batch(2, 'COMMIT');
+        await source.sql('SELECT pg_switch_wal()');
+        await source.sql('INSERT INTO rsvp (batch) SELECT 3 FROM generate_series(1, 50)');
+      });
     } finally {
       await client.end();
-      controller.abort();
-      await running;
     }
   });
 

@@ -13,7 +13,6 @@ import type { ExpireReport, RepositoryExpiry } from '../../src/shared/contract/r
 import { backupId } from '../../src/main/engines/backup/backup.js';
 import { listBackups } from '../../src/main/engines/backup/catalog.js';
 import { runExpiry } from '../../src/main/engines/retention/expire.js';
-import type { ArchiverStatus } from '../../src/main/engines/wal/archiver.js';
 import { runAsUnprivileged } from '../../src/main/postgres/binaries.js';
 import { formatLsn, parseLsn, parseSegmentFileName, segmentFileName, segmentNumber, segmentStart } from '../../src/main/postgres/lsn.js';
 import type { RepositoryEvent } from '../../src/main/repo/events.js';
@@ -26,13 +25,13 @@ import { listWalObjects, walSegmentObject, writeWalSummary, type WalSummary } fr
 import { recordInWalIndex } from '../../src/main/engines/wal/wal-index.js';
 import { createContext, withRepositorySet } from '../../src/main/services/context.js';
 import { expire } from '../../src/main/services/retention.js';
-import { streamWalForever } from '../../src/main/services/wal.js';
 import { LocalTarget } from '../../src/main/storage/local.js';
 import { DelegatingTarget } from '../../src/main/storage/wrappers/delegate.js';
 import { drc } from '../support/cli.js';
 import { writeTestConfig, type DrcTestConfig } from '../support/drc-config.js';
 import { makeTempDir, startCluster, startClusterFromDataDir, stopAllClusters, type TestCluster } from '../support/postgres.js';
 import { tempDirectory } from '../support/temp.js';
+import { whileStreamingWal } from '../support/wal-streaming.js';
 
 process.env.DRC_TEST_PASSPHRASE = 'retention test';
 afterAll(stopAllClusters);
@@ -208,11 +207,7 @@ describe('retention over 13 simulated months (PostgreSQL 15)', () => {
     expect((await drc(['repo', 'init', '--config', config.path, '--kdf-cost', '10'])).code).toBe(0);
     await source.sql('CREATE TABLE rsvp (id serial PRIMARY KEY, batch int NOT NULL, guest text)');
 
-    const controller = new AbortController();
-    let latest: ArchiverStatus | undefined;
-    const archiving = streamWalForever(await createContext({ configPath: config.path }), { signal: controller.signal, onStatus: (status) => (latest = { ...status }) });
-    archiving.catch(() => undefined);
-    try {
+    await whileStreamingWal(source, config.path, async () => {
       const insertBatch = async (batch: number): Promise<void> => {
         await sleep(1100);
         await source.sql(`INSERT INTO rsvp (batch, guest) SELECT ${String(batch)}, 'guest ' || g FROM generate_series(1, 100) g`);
@@ -225,16 +220,7 @@ describe('retention over 13 simulated months (PostgreSQL 15)', () => {
       await insertBatch(3);
       expect((await drc(['backup', '--type', 'incremental', '--config', config.path])).code).toBe(0);
       await insertBatch(4);
-      const [current] = await source.sql<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-      const deadline = Date.now() + 30_000;
-      while (Date.now() < deadline && parseLsn(latest?.storedLsn ?? '0/0') < parseLsn(current?.lsn ?? '0/0')) {
-        await sleep(250);
-        await source.sql('SELECT 1');
-      }
-    } finally {
-      controller.abort();
-      await archiving;
-    }
+    });
 
     config = await writeTestConfig(root, source, ['nas', 'usb']);
     expect((await drc(['repo', 'init', '--config', config.path])).code).toBe(0);

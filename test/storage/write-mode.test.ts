@@ -1,9 +1,14 @@
-import { readdir } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { chooseWriteMode, probeWorthFrom } from '../../src/main/storage/write-mode.js';
 import { tempDirectory } from '../support/temp.js';
 
 type TempDirectory = Awaited<ReturnType<typeof tempDirectory>>;
+
+const execFileAsync = promisify(execFile);
 
 describe('choosing how a restore writes: measured on the target disk', () => {
   let dir: TempDirectory | undefined;
@@ -28,6 +33,25 @@ describe('choosing how a restore writes: measured on the target disk', () => {
     if (direct > pageCache * 1.3) expect(choice.mode).toBe('direct');
     if (direct < pageCache * 1.2) expect(choice.mode).toBe('page cache');
     expect(await readdir(dir.path)).toEqual([]);
+  });
+
+  it('falls back to the page cache, leaving no probe file, when the target cannot take the probe (a file system too small for it)', async (context) => {
+    if (process.getuid?.() !== 0) {
+      context.skip();
+      return;
+    }
+    dir = await tempDirectory('drc-write-mode-');
+    const small = join(dir.path, 'small');
+    await mkdir(small);
+    // 8 MiB: the probe writes 16 MiB, so its first write runs out of space.
+    await execFileAsync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', small]);
+    try {
+      const choice = await chooseWriteMode(small, 10 * probeWorthFrom);
+      expect(choice).toEqual({ mode: 'page cache', reason: 'could not measure (ENOSPC): the page cache, which works everywhere' });
+      expect(await readdir(small)).toEqual([]);
+    } finally {
+      await execFileAsync('umount', [small]);
+    }
   });
 
   it('does not measure for a small restore', async () => {

@@ -38,11 +38,17 @@ export async function chooseWriteMode(directory: string, bytesToWrite: number): 
   // Two rounds, the best of each: the first write to a fresh file pays for allocating its extents either way.
   let direct = Number.POSITIVE_INFINITY;
   let pageCache = Number.POSITIVE_INFINITY;
-  for (let round = 0; round < 2; round++) {
-    pageCache = Math.min(pageCache, await timedWrite(directory, buffer, false));
-    direct = Math.min(direct, await timedWrite(directory, buffer, true));
-    // A clear loser after one round needs no second.
-    if (direct > pageCache * 1.5 || direct < pageCache * directMustWinBy * 0.5) break;
+  try {
+    for (let round = 0; round < 2; round++) {
+      pageCache = Math.min(pageCache, await timedWrite(directory, buffer, false));
+      direct = Math.min(direct, await timedWrite(directory, buffer, true));
+      // A clear loser after one round needs no second.
+      if (direct > pageCache * 1.5 || direct < pageCache * directMustWinBy * 0.5) break;
+    }
+  } catch (error) {
+    // The measurement is an optimisation: a disk that cannot take 16 MiB now (full, or gone)
+    // is the restore's own writes to report, with their codes and hints, not the probe's.
+    return { mode: 'page cache', reason: `could not measure (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): the page cache, which works everywhere` };
   }
   const rate = (seconds: number): string => `${((probeRequest * probeConcurrency) / 1024 / 1024 / seconds).toFixed(0)} MiB/s`;
   const figures = `measured: direct ${rate(direct)}, page cache with fsync ${rate(pageCache)}`;
